@@ -1,0 +1,1 @@
+"""One module per CLI command; ``memsync.cli`` imports them lazily so ``--help`` stays fast."""

@@ -1,0 +1,1 @@
+"""The pure merge pipeline: dedup, scoring, eviction, planning. No I/O in here."""

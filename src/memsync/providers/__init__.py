@@ -1,0 +1,1 @@
+"""Forge adapters (GitHub, GitLab, Bitbucket) behind one small interface."""

@@ -1,0 +1,1 @@
+"""Guards that keep bad input out: safe names, no symlinks, no secrets."""

@@ -1,0 +1,88 @@
+"""One builder for observations and contribution files, shared by every test."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_ids = itertools.count(1)
+BASE_MILLIS = 1_773_900_000_000  # 2026-03-19, milliseconds as claude-mem 13.x stores them
+
+
+def observation(
+    title: str | None = "A decision",
+    *,
+    session: str = "mem-session-1",
+    type: str = "decision",
+    created_at_epoch: int | None = None,
+    narrative: str | None = "Why we chose this.",
+    text: str | None = None,
+    concepts: Any = '["pattern"]',
+    facts: Any = '["a fact"]',
+    files_read: Any = '["src/app.py"]',
+    files_modified: Any = "[]",
+    **extra: Any,
+) -> dict[str, Any]:
+    obs = {
+        "id": next(_ids),
+        "memory_session_id": session,
+        "type": type,
+        "title": title,
+        "narrative": narrative,
+        "text": text,
+        "facts": facts,
+        "concepts": concepts,
+        "files_read": files_read,
+        "files_modified": files_modified,
+        "created_at_epoch": BASE_MILLIS if created_at_epoch is None else created_at_epoch,
+        "project": extra.pop("project", "demo"),
+    }
+    obs.update(extra)
+    return obs
+
+
+def contribution(
+    observations: list[dict[str, Any]],
+    *,
+    dev: str = "alice",
+    project: str = "demo",
+    exported_at_epoch: int = 1_773_945_000,
+    **overrides: Any,
+) -> dict[str, Any]:
+    doc = {
+        "version": 1,
+        "exportedBy": dev,
+        "exportedAt": "2026-03-19T18:30:00.000Z",
+        "exportedAtEpoch": exported_at_epoch,
+        "project": project,
+        "packageVersion": "1.1.8",
+        "filters": {"types": ["decision"], "keywords": [], "tags": []},
+        "observations": observations,
+        "observationCount": len(observations),
+    }
+    doc.update(overrides)
+    return doc
+
+
+def write_contribution(
+    repo: Path,
+    observations: list[dict[str, Any]],
+    *,
+    dev: str = "alice",
+    project: str = "demo",
+    stamp: str = "2026-03-19T18-30-00",
+    **overrides: Any,
+) -> Path:
+    """Write ``contributions/<project>/<dev>/<stamp>.json`` and return its path."""
+    path = repo / "contributions" / project / dev / f"{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = contribution(observations, dev=dev, project=project, **overrides)
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def read_json(path: Path) -> Any:
+    return orjson.loads(path.read_bytes())
