@@ -41,13 +41,13 @@ def to_seconds(epoch: int) -> int:
 
 def iso_from_millis(millis: int) -> str:
     """``2026-03-19T18:30:00.000Z``, the shape JavaScript's ``toISOString`` gives."""
-    moment = dt.datetime.fromtimestamp(millis / 1000, tz=dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(millis / 1000, tz=dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
 def stamp_from_millis(millis: int) -> str:
     """The contribution file stamp ``YYYY-MM-DDTHH-MM-SS`` (no colons: Windows-safe)."""
-    moment = dt.datetime.fromtimestamp(millis // 1000, tz=dt.timezone.utc)
+    moment = dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC)
     return moment.strftime("%Y-%m-%dT%H-%M-%S")
 
 

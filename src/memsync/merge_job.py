@@ -1,0 +1,589 @@
+"""``ci-merge`` end to end: discover -> read (parallel) -> plan -> write merged -> profiles -> state.
+
+The order of writes is the safety story: merged files first, profiles, retention deletions,
+and the state last, each atomic. A crash anywhere leaves input unmarked, so the next run
+merges it again and, the merge being idempotent, lands on the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from memsync import __version__
+from memsync.atomic import atomic_write_bytes
+from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
+from memsync.merge.dedup import PREVIOUS_EXPORT, PREVIOUS_RANK, Candidate, add_copies
+from memsync.merge.ingest import FileRecords, SecretHit, parse_json_bytes, secret_hit
+from memsync.merge.keep import has_keep_tag
+from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
+from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
+from memsync.model import (
+    MERGE_EXPORTER,
+    CompositeKey,
+    MergeState,
+    Observation,
+    ProcessedFile,
+    ProjectState,
+    build_envelope,
+    check_envelope,
+    check_observation,
+    composite_key,
+    dump_document,
+    dump_state,
+    iso_from_millis,
+    to_millis,
+)
+from memsync.repo import (
+    ContributionFile,
+    Quarantined,
+    ReadOutcome,
+    delete_files,
+    discover_contributions,
+    load_state,
+    parallel_map,
+    read_bytes_nofollow,
+    read_contribution,
+    read_observations,
+)
+from memsync.safety.names import is_safe_name
+
+MERGE_FIELDS = ("score", "keep", "contributors")  # our additive per-observation fields
+SECRET_POLICIES = ("quarantine", "fail", "off")
+REPORT_TITLE_LIMIT = 50
+TITLE_CHARS = 80
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    repo: Path
+    contributions_dir: str = "contributions"
+    output_dir: str = "merged"
+    state_file: str = ".merge-state.json"
+    cap: int = 500
+    retention_days: int = 30
+    project: str | None = None
+    dry_run: bool = False
+    now: int | None = None
+    keep_tags: tuple[str, ...] = ("#keep",)
+    strategy: str = "passive"
+    weights: Weights | None = None
+    secrets: str = "quarantine"
+    strict: bool = False
+    profiles: bool = True
+    anonymize: bool = True
+    max_file_bytes: int = 20 * 1024 * 1024
+    workers: int | None = None
+
+
+@dataclass
+class ProjectReport:
+    project: str
+    new_files: list[str] = field(default_factory=list)
+    merged: int = 0
+    added: int = 0
+    evicted: int = 0
+    keep_protected: int = 0
+    quarantined_files: int = 0
+    secret_findings: int = 0
+    added_titles: list[str] = field(default_factory=list)
+    evicted_titles: list[str] = field(default_factory=list)
+    changed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "changed": self.changed,
+            "newFiles": self.new_files,
+            "merged": self.merged,
+            "added": self.added,
+            "evicted": self.evicted,
+            "keepProtected": self.keep_protected,
+            "quarantinedFiles": self.quarantined_files,
+            "secretFindings": self.secret_findings,
+            "addedTitles": self.added_titles,
+            "evictedTitles": self.evicted_titles,
+        }
+
+
+@dataclass
+class MergeReport:
+    now_millis: int
+    dry_run: bool
+    projects: list[ProjectReport] = field(default_factory=list)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    secret_findings: list[dict[str, Any]] = field(default_factory=list)
+    retention_deleted: list[str] = field(default_factory=list)
+    profiles_written: list[str] = field(default_factory=list)
+    changed_paths: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # problems that fail the run
+    exit_code: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_paths)
+
+    def to_dict(self) -> dict[str, Any]:
+        totals = {
+            "newFiles": sum(len(p.new_files) for p in self.projects),
+            "merged": sum(p.merged for p in self.projects),
+            "added": sum(p.added for p in self.projects),
+            "evicted": sum(p.evicted for p in self.projects),
+            "keepProtected": sum(p.keep_protected for p in self.projects),
+            "quarantinedFiles": len(self.quarantined),
+            "secretFindings": len(self.secret_findings),
+        }
+        return {
+            "tool": "mem-sync",
+            "version": __version__,
+            "now": self.now_millis // 1000,
+            "nowIso": iso_from_millis(self.now_millis),
+            "dryRun": self.dry_run,
+            "changed": self.changed,
+            "changedPaths": self.changed_paths,
+            "projects": [p.to_dict() for p in self.projects],
+            "quarantined": [
+                {"file": q.file, "project": q.project, "reason": q.reason} for q in self.quarantined
+            ],
+            "secretFindings": self.secret_findings,
+            "retentionDeleted": self.retention_deleted,
+            "profiles": {"written": self.profiles_written},
+            "failures": self.failures,
+            "totals": totals,
+            "exitCode": self.exit_code,
+        }
+
+
+@dataclass
+class _Project:
+    """Working state of one project during a run."""
+
+    name: str
+    files: list[ContributionFile]
+    state: ProjectState
+    table: dict[CompositeKey, Candidate] = field(default_factory=dict)
+    previous: dict[CompositeKey, Observation] = field(default_factory=dict)
+    previous_export_millis: int = 0
+    devs: set[str] = field(default_factory=set)
+    folded: list[ReadOutcome] = field(default_factory=list)
+    duplicates: list[ReadOutcome] = field(default_factory=list)
+    report: ProjectReport | None = None
+
+
+def run_merge(options: MergeOptions) -> MergeReport:
+    """Run one merge. Bad contributions are quarantined, never raised; bad flags raise UsageError."""
+    _check_options(options)
+    repo = options.repo
+    if not repo.is_dir():
+        raise RepoError(f"repository folder {repo} does not exist; pass --repo DIR")
+    weights = options.weights or STRATEGY_WEIGHTS[options.strategy]
+    state = load_state(repo / options.state_file, options.state_file)
+    discovered, quarantined = discover_contributions(repo, options.contributions_dir)
+    if options.project is not None:
+        if options.project not in discovered:
+            known = ", ".join(sorted(discovered)) or "none"
+            raise UsageError(
+                f"no contributions for project {options.project!r} under "
+                f"{options.contributions_dir}/ (projects found: {known})"
+            )
+        discovered = {options.project: discovered[options.project]}
+        quarantined = [q for q in quarantined if q.project in (None, options.project)]
+
+    report = MergeReport(now_millis=0, dry_run=options.dry_run, quarantined=list(quarantined))
+    projects: dict[str, _Project] = {}
+    for name, files in sorted(discovered.items()):
+        project_state = state.projects.get(name) or ProjectState(cap=options.cap)
+        new = [f for f in files if f.rel_path not in project_state.processed_files]
+        projects[name] = _Project(name=name, files=new, state=project_state)
+
+    scan = options.secrets != "off"
+    for project in projects.values():
+        if project.files:
+            _load_previous(repo, options, project, report, scan)
+    _ingest_new_files(options, projects, report, scan)
+
+    now_millis = _resolve_now(options, projects, state)
+    report.now_millis = now_millis
+    settings = MergeSettings(cap=options.cap, weights=weights, strategy=options.strategy,
+                             now_millis=now_millis)
+
+    if options.secrets == "fail" and report.secret_findings:
+        report.failures.append(
+            f"{len(report.secret_findings)} observation(s) carry credentials and --secrets fail "
+            "is set: nothing was merged. Rotate the credentials, remove them from the "
+            "contribution files, and run again"
+        )
+        report.exit_code = 1
+        return report
+
+    plans: dict[str, ProjectPlan] = {}
+    for project in projects.values():
+        if project.folded or project.duplicates:
+            project.devs |= _state_devs(project.state, options.contributions_dir)
+            plans[project.name] = plan_project(project.table, project.previous.keys(),
+                                               len(project.devs), settings)
+    outputs = _build_outputs(options, projects, plans, now_millis)
+
+    writes: list[tuple[Path, bytes]] = []
+    for project in projects.values():
+        if project.name not in plans:
+            continue
+        plan = plans[project.name]
+        path = repo / options.output_dir / project.name / "latest.json"
+        data = outputs[project.name]
+        merged_changed = _differs(path, data)
+        if merged_changed:
+            writes.append((path, data))
+            report.changed_paths.append(_rel(repo, path))
+        _record_processed(project, now_millis, plan, options.cap, bool(plan.evicted))
+        state.projects[project.name] = project.state
+        project.report = _project_report(project, plan)
+        project.report.changed = True
+    _count_problems(projects, report)
+    report.projects = [p.report for p in projects.values() if p.report is not None]
+
+    deletions = _retention(repo, options, state, now_millis, report)
+
+    if report.changed_paths or deletions or any(p.report for p in projects.values()):
+        state.last_merged_at = now_millis // 1000
+    state_bytes = dump_state(state)
+    state_path = repo / options.state_file
+    state_changed = _differs(state_path, state_bytes)
+
+    if not options.dry_run:
+        for path, data in writes:
+            atomic_write_bytes(path, data)
+    if options.profiles:
+        _generate_profiles(repo, options, [p for p in projects.values() if p.report], now_millis, report)
+    if not options.dry_run:
+        delete_files(deletions)
+        if state_changed:
+            atomic_write_bytes(state_path, state_bytes)
+    if state_changed:
+        report.changed_paths.append(options.state_file)
+    report.changed_paths.extend(report.retention_deleted)
+    report.changed_paths.sort()
+
+    if options.strict and report.quarantined:
+        report.exit_code = 1
+    if report.failures:
+        report.exit_code = 1
+    return report
+
+
+def _check_options(options: MergeOptions) -> None:
+    if options.cap < 0:
+        raise UsageError(f"--cap must be 0 or more, got {options.cap}")
+    if options.retention_days < 0:
+        raise UsageError(f"--retention-days must be 0 (keep forever) or more, got {options.retention_days}")
+    if options.strategy not in STRATEGY_WEIGHTS:
+        raise UsageError(f"--strategy must be passive or hook, got {options.strategy!r}")
+    if options.secrets not in SECRET_POLICIES:
+        raise UsageError(f"--secrets must be quarantine, fail or off, got {options.secrets!r}")
+    if options.max_file_bytes <= 0:
+        raise UsageError("--max-file-size must be positive")
+    for name, value in (("--contributions-dir", options.contributions_dir),
+                        ("--output-dir", options.output_dir), ("--state-file", options.state_file)):
+        if PurePosixPath(value).is_absolute() or ".." in PurePosixPath(value).parts:
+            raise UsageError(f"{name} must be a path inside the repository, got {value!r}")
+    if options.project is not None and not is_safe_name(options.project):
+        raise UsageError(f"--project {options.project!r} is not a valid project name")
+
+
+def _load_previous(repo: Path, options: MergeOptions, project: _Project, report: MergeReport,
+                   scan: bool) -> None:
+    """The previous latest.json is an input: its observations, contributors and keep flags."""
+    path = repo / options.output_dir / project.name / "latest.json"
+    rel = _rel(repo, path)
+    try:
+        raw = read_bytes_nofollow(str(path))
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raw = None
+        problem = f"cannot be read ({error.strerror})"
+    if raw is not None:
+        try:
+            doc = parse_json_bytes(raw)
+            envelope = check_envelope(doc, project=project.name, dev=None)
+            for index, obs in enumerate(doc["observations"]):
+                check_observation(obs, index)
+        except QuarantineReason as error:
+            problem = str(error)
+        else:
+            _fold_previous(project, doc["observations"], raw, rel, report, scan, options.keep_tags)
+            project.previous_export_millis = to_millis(envelope.exported_at_epoch)
+            return
+    # Merging over an unreadable merged file would silently drop what it held.
+    report.failures.append(
+        f"{rel} {problem}; restore it from git history (git checkout -- {rel}) and run again"
+    )
+    project.files = []
+
+
+def _fold_previous(project: _Project, observations: list[Observation], raw: bytes, rel: str,
+                   report: MergeReport, scan: bool, keep_tags: tuple[str, ...]) -> None:
+    tainted: dict[int, SecretHit] = {}
+    if scan:
+        from memsync.safety import secrets
+
+        if secrets.may_contain_secret(raw):
+            for index, obs in enumerate(observations):
+                findings = secrets.scan_observation(obs)
+                if findings:
+                    tainted[index] = secret_hit(index, obs, findings)
+    for index, obs in enumerate(observations):
+        if index in tainted:
+            _report_secret(report, rel, project.name, tainted[index])
+            continue
+        key = composite_key(obs)
+        contributors = obs.get("contributors")
+        names = [n for n in contributors if isinstance(n, str)] if isinstance(contributors, list) else []
+        keep = obs.get("keep") is True or has_keep_tag(
+            (obs.get("title"), obs.get("narrative"), obs.get("text")), keep_tags)
+        access = obs.get("access_count", obs.get("accessCount", 0))
+        candidate = Candidate(obs["type"], keep, names[0] if names else "",
+                              access if type(access) is int and access > 0 else 0,
+                              PREVIOUS_EXPORT, PREVIOUS_RANK, index)
+        candidate.add_contributors(names[1:])
+        project.table[key] = candidate
+        project.previous[key] = {k: v for k, v in obs.items() if k not in MERGE_FIELDS}
+        project.devs.update(names)
+
+
+def _ingest_new_files(options: MergeOptions, projects: dict[str, _Project], report: MergeReport,
+                      scan: bool) -> None:
+    jobs = [
+        (file, options.max_file_bytes, options.keep_tags, scan)
+        for project in projects.values()
+        for file in project.files
+    ]
+    # biggest first keeps both workers busy to the end; the order of results does not matter
+    # because folding copies is commutative (see merge/dedup.py)
+    jobs.sort(key=lambda job: (-job[0].size, job[0].rel_path))
+    ranks = {file.rel_path: rank for project in projects.values()
+             for rank, file in enumerate(project.files)}
+    seen_hashes = {name: {info.hash for info in project.state.processed_files.values()}
+                   for name, project in projects.items()}
+    total = sum(job[0].size for job in jobs)
+    for outcome in parallel_map(read_contribution, jobs, total_bytes=total, workers=options.workers):
+        file = outcome.file
+        project = projects[file.project]
+        if outcome.reason is not None:
+            report.quarantined.append(Quarantined(file.rel_path, file.project, outcome.reason))
+            continue
+        assert outcome.records is not None and outcome.sha256 is not None
+        for hit in outcome.records.secret_hits:
+            _report_secret(report, file.rel_path, file.project, hit)
+        records = outcome.records
+        # keep only the header: once folded, the table holds all the merge needs of the copies
+        header = ReadOutcome(file, outcome.sha256,
+                             FileRecords(records.exported_at_millis, records.observation_count), None)
+        if outcome.sha256 in seen_hashes[file.project]:
+            project.duplicates.append(header)  # a renamed or copied file: processed, not re-merged
+            continue
+        seen_hashes[file.project].add(outcome.sha256)
+        add_copies(project.table, records.copies, dev=file.dev,
+                   export_millis=records.exported_at_millis, rank=ranks[file.rel_path])
+        project.devs.add(file.dev)
+        project.folded.append(header)
+    for project in projects.values():
+        project.folded.sort(key=lambda o: o.file.rel_path)
+        project.duplicates.sort(key=lambda o: o.file.rel_path)
+    report.quarantined.sort(key=lambda q: q.file)
+    report.secret_findings.sort(key=lambda s: (s["file"], s["key"]["memory_session_id"],
+                                               s["key"]["created_at_epoch"], s["key"]["title"]))
+
+
+def _report_secret(report: MergeReport, file: str, project: str, hit: SecretHit) -> None:
+    session, title, epoch = hit.key
+    report.secret_findings.append({
+        "file": file,
+        "project": project,
+        "rules": list(hit.rules),
+        "fields": list(hit.fields),
+        "key": {"memory_session_id": session, "title": _truncate(title), "created_at_epoch": epoch},
+    })
+
+
+def _resolve_now(options: MergeOptions, projects: dict[str, _Project], state: MergeState) -> int:
+    """One "now" per run (SPEC §4): flag, SOURCE_DATE_EPOCH, else the newest input."""
+    if options.now is not None:
+        return to_millis(options.now)
+    source_date = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if source_date:
+        if not source_date.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH must be an integer epoch, got {source_date!r}")
+        return to_millis(int(source_date))
+    newest = [
+        o.records.exported_at_millis
+        for p in projects.values() for o in (*p.folded, *p.duplicates) if o.records
+    ]
+    newest += [p.previous_export_millis for p in projects.values()]
+    newest.append(state.last_merged_at * 1000)
+    return max(newest)
+
+
+def _state_devs(project_state: ProjectState, contributions_dir: str) -> set[str]:
+    """Developers known from processed files: they count in diffusion's denominator."""
+    devs = set()
+    for path in project_state.processed_files:
+        parts = PurePosixPath(path).parts
+        if len(parts) >= 2:
+            devs.add(parts[-2])
+    return devs
+
+
+def _build_outputs(options: MergeOptions, projects: dict[str, _Project],
+                   plans: dict[str, ProjectPlan], now_millis: int) -> dict[str, bytes]:
+    """Re-read only the winning copies (the table holds no observation bodies)."""
+    wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for name, plan in plans.items():
+        table = projects[name].table
+        for key in plan.survivors:
+            candidate = table[key]
+            if candidate.rank != PREVIOUS_RANK:
+                wanted[(name, candidate.rank)].append(candidate.index)
+    job_keys = sorted(wanted)
+    jobs = [(projects[name].files[rank].abs_path, sorted(wanted[(name, rank)]))
+            for name, rank in job_keys]
+    total = sum(projects[name].files[rank].size for name, rank in job_keys)
+    fetched: dict[tuple[str, int, int], Observation] = {}
+    for (name, rank), rows in zip(job_keys, parallel_map(read_observations, jobs, total_bytes=total,
+                                                          workers=options.workers), strict=True):
+        for index, obs in rows:
+            fetched[(name, rank, index)] = obs
+
+    outputs: dict[str, bytes] = {}
+    for name, plan in plans.items():
+        project = projects[name]
+        observations = []
+        for key in plan.survivors:
+            candidate = project.table[key]
+            if candidate.rank == PREVIOUS_RANK:
+                source = project.previous[key]
+            else:
+                source = fetched[(name, candidate.rank, candidate.index)]
+            obs = {k: v for k, v in source.items() if k not in MERGE_FIELDS}
+            obs["score"] = plan.scores[key]
+            obs["keep"] = candidate.keep
+            obs["contributors"] = candidate.contributors()
+            observations.append(obs)
+        document = build_envelope(project=name, exported_by=MERGE_EXPORTER, now_millis=now_millis,
+                                  observations=observations, package_version=__version__)
+        outputs[name] = dump_document(document)
+    return outputs
+
+
+def _record_processed(project: _Project, now_millis: int, plan: ProjectPlan, cap: int,
+                      evicted: bool) -> None:
+    now_seconds = now_millis // 1000
+    for outcome in (*project.folded, *project.duplicates):
+        assert outcome.sha256 is not None and outcome.records is not None
+        project.state.processed_files[outcome.file.rel_path] = ProcessedFile(
+            hash=outcome.sha256, processed_at=now_seconds,
+            observations_count=outcome.records.observation_count)
+    project.state.total_observations = len(plan.survivors)
+    project.state.cap = cap
+    if evicted:
+        project.state.last_eviction_at = now_seconds
+
+
+def _project_report(project: _Project, plan: ProjectPlan) -> ProjectReport:
+    return ProjectReport(
+        project=project.name,
+        new_files=[o.file.rel_path for o in (*project.folded, *project.duplicates)],
+        merged=len(plan.survivors),
+        added=len(plan.added),
+        evicted=len(plan.evicted),
+        keep_protected=plan.keep_count,
+        added_titles=[_truncate(key[1]) for key in plan.added[:REPORT_TITLE_LIMIT]],
+        evicted_titles=[_truncate(key[1]) for key in plan.evicted[:REPORT_TITLE_LIMIT]],
+    )
+
+
+def _count_problems(projects: dict[str, _Project], report: MergeReport) -> None:
+    """Per-project quarantine and secret counts; a project whose input was all refused still shows."""
+    for project in projects.values():
+        quarantined = sum(1 for q in report.quarantined if q.project == project.name)
+        withheld = sum(1 for s in report.secret_findings if s["project"] == project.name)
+        if project.report is None and (quarantined or withheld):
+            project.report = ProjectReport(project.name, merged=project.state.total_observations)
+        if project.report is not None:
+            project.report.quarantined_files = quarantined
+            project.report.secret_findings = withheld
+
+
+def _retention(repo: Path, options: MergeOptions, state: MergeState, now_millis: int,
+               report: MergeReport) -> list[Path]:
+    """Processed files older than the retention period, aged by the run's one "now"."""
+    if options.retention_days == 0:
+        return []
+    cutoff = now_millis // 1000 - options.retention_days * SECONDS_PER_DAY
+    deletions: list[Path] = []
+    for name, project_state in sorted(state.projects.items()):
+        if options.project is not None and name != options.project:
+            continue
+        for rel, info in sorted(project_state.processed_files.items()):
+            if info.processed_at >= cutoff:
+                continue
+            path = _contribution_path(repo, options.contributions_dir, rel)
+            if path is None:
+                continue  # never delete anything the state names outside contributions/
+            del project_state.processed_files[rel]
+            deletions.append(path)
+            report.retention_deleted.append(rel)
+    return deletions
+
+
+def _contribution_path(repo: Path, contributions_dir: str, rel: str) -> Path | None:
+    parts = PurePosixPath(rel).parts
+    base = PurePosixPath(contributions_dir).parts
+    if len(parts) != len(base) + 3 or parts[: len(base)] != base:
+        return None
+    if not all(is_safe_name(part) for part in parts[len(base):]):
+        return None
+    current = repo
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return None
+    return current
+
+
+def _generate_profiles(repo: Path, options: MergeOptions, projects: list[_Project],
+                       now_millis: int, report: MergeReport) -> None:
+    if not projects:
+        return
+    from memsync.profiles.generate import generate_project_profiles
+
+    for project in projects:
+        try:
+            run = generate_project_profiles(
+                repo, project.name, now_millis=now_millis,
+                contributions_dir=options.contributions_dir, merged_dir=options.output_dir,
+                anonymize=options.anonymize, dry_run=options.dry_run)
+        except MemSyncError as error:
+            report.failures.append(f"profiles for {project.name}: {error}")
+            continue
+        report.profiles_written.extend(run.written)
+        report.changed_paths.extend(run.written)
+
+
+def _differs(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() != data
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return True
+
+
+def _rel(repo: Path, path: Path) -> str:
+    return path.relative_to(repo).as_posix()
+
+
+def _truncate(title: str) -> str:
+    return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"

@@ -1,0 +1,284 @@
+"""The I/O edge of profiles: read a project's contributions and merged set, write its profiles.
+
+Reads ``contributions/<project>/<dev>/*.json`` and ``merged/<project>/latest.json``; writes
+``profiles/<project>/<dev>/profile.json|profile.md`` and ``profiles/<project>/team-overview.json``,
+``team-concepts.json`` and ``README.md``. A file whose bytes would not change is not rewritten,
+so an unchanged repository gives no commit.
+
+Contribution files the merge would quarantine (unreadable, invalid, wrong folder) are skipped
+here without a word: the merge report is where they are reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from memsync.atomic import write_if_changed
+from memsync.errors import MemSyncError, UsageError
+from memsync.model import (
+    CompositeKey,
+    Observation,
+    check_envelope,
+    check_observation,
+    composite_key,
+    dump_document,
+    to_millis,
+)
+from memsync.profiles import metrics
+from memsync.safety.names import check_safe_name, is_safe_name
+
+FORMATS = ("json", "md")
+# Same ceiling as the merge's default: a bigger file is quarantined there, so it is ignored here.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    written: list[str]        # repo-relative posix paths whose bytes changed (dry-run: would change)
+    devs: list[str]           # developers profiled
+    skipped: list[str] = field(default_factory=list)  # outputs refused (a symlink in the way)
+
+
+@dataclass(frozen=True)
+class ProjectInputs:
+    """A project's readable contributions, per developer, and the keys of its merged set."""
+
+    project: str
+    dev_observations: dict[str, list[Observation]]  # sorted by dev; each deduplicated by composite key
+    merged_keys: frozenset[CompositeKey]
+    newest_export_millis: int | None
+
+
+# --- reading ------------------------------------------------------------------------------
+
+def list_projects(repo: Path, contributions_dir: str = "contributions") -> list[str]:
+    """Projects with a (safe, real) folder under the contributions directory, sorted."""
+    return [entry.name for entry in _safe_subdirs(repo / contributions_dir)]
+
+
+def load_project(
+    repo: Path, project: str, *, contributions_dir: str = "contributions", merged_dir: str = "merged"
+) -> ProjectInputs:
+    check_safe_name(project, "project")
+    per_dev: dict[str, list[Observation]] = {}
+    newest: int | None = None
+    for dev_dir in _safe_subdirs(repo / contributions_dir / project):
+        observations: list[Observation] = []
+        for path in _contribution_files(dev_dir):
+            loaded = _read_contribution(path, project=project, dev=dev_dir.name)
+            if loaded is None:
+                continue
+            exported_at, file_observations = loaded
+            observations.extend(file_observations)
+            newest = exported_at if newest is None else max(newest, exported_at)
+        if observations:
+            per_dev[dev_dir.name] = metrics.dedup_observations(observations)
+    return ProjectInputs(
+        project=project,
+        dev_observations=per_dev,
+        merged_keys=_read_merged_keys(repo / merged_dir / project / "latest.json"),
+        newest_export_millis=newest,
+    )
+
+
+def _safe_subdirs(directory: Path) -> Iterator[os.DirEntry[str]]:
+    try:
+        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+    except OSError:
+        return
+    for entry in entries:
+        # Names come from whoever pushed to the shared repo: never follow a link, never escape.
+        if is_safe_name(entry.name) and entry.is_dir(follow_symlinks=False):
+            yield entry
+
+
+def _contribution_files(dev_dir: os.DirEntry[str]) -> list[Path]:
+    try:
+        entries = sorted(os.scandir(dev_dir.path), key=lambda entry: entry.name)
+    except OSError:
+        return []
+    return [
+        Path(entry.path)
+        for entry in entries
+        if entry.name.endswith(".json")
+        and not entry.name.startswith(".")
+        and entry.is_file(follow_symlinks=False)
+    ]
+
+
+def _read_contribution(path: Path, *, project: str, dev: str) -> tuple[int, list[Observation]] | None:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
+        doc = orjson.loads(path.read_bytes())
+        envelope = check_envelope(doc, project=project, dev=dev)
+        observations = doc["observations"]
+        for index, obs in enumerate(observations):
+            check_observation(obs, index)
+    except (OSError, orjson.JSONDecodeError, MemSyncError):
+        return None
+    return to_millis(envelope.exported_at_epoch), observations
+
+
+def _read_merged_keys(path: Path) -> frozenset[CompositeKey]:
+    """Keys of the merged set; a missing or broken file means nothing survived (yet)."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return frozenset()
+    observations = doc.get("observations") if isinstance(doc, dict) else None
+    if not isinstance(observations, list):
+        return frozenset()
+    keys = set()
+    for index, obs in enumerate(observations):
+        try:
+            check_observation(obs, index)
+        except MemSyncError:
+            continue
+        keys.add(composite_key(obs))
+    return frozenset(keys)
+
+
+# --- building -----------------------------------------------------------------------------
+
+def build_outputs(
+    inputs: ProjectInputs,
+    *,
+    now_millis: int,
+    anonymize: bool = True,
+    devs: Sequence[str] | None = None,
+    formats: Sequence[str] = FORMATS,
+    profiles_dir: str = "profiles",
+) -> dict[str, bytes]:
+    """Every output file of a project, repo-relative posix path -> bytes (pure but for jinja2)."""
+    from memsync.profiles import render
+
+    project = inputs.project
+    team = metrics.team_stats(inputs.dev_observations)
+    profiles = {
+        dev: metrics.developer_profile(
+            dev, project, observations, team, inputs.merged_keys,
+            now_millis=now_millis, anonymize=anonymize,
+        )
+        for dev, observations in inputs.dev_observations.items()
+    }
+    selected = sorted(profiles) if devs is None else sorted(set(devs))
+    base = f"{profiles_dir}/{project}"
+    outputs: dict[str, bytes] = {}
+    for dev in selected:
+        if "json" in formats:
+            outputs[f"{base}/{dev}/profile.json"] = dump_document(profiles[dev])
+        if "md" in formats:
+            outputs[f"{base}/{dev}/profile.md"] = render.render_profile(profiles[dev]).encode("utf-8")
+    if devs is None:
+        # Team pages describe everyone, so they are (re)written only when everyone is profiled.
+        overview = metrics.team_overview(
+            project, list(profiles.values()), team,
+            now_millis=now_millis, merged_count=len(inputs.merged_keys),
+        )
+        concepts = metrics.team_concepts(project, team, now_millis=now_millis, anonymize=anonymize)
+        if "json" in formats:
+            outputs[f"{base}/team-overview.json"] = dump_document(overview)
+            outputs[f"{base}/team-concepts.json"] = dump_document(concepts)
+        if "md" in formats:
+            readme = render.render_team_readme(
+                overview, concepts, devs=sorted(profiles), anonymize=anonymize, formats=formats
+            )
+            outputs[f"{base}/README.md"] = readme.encode("utf-8")
+    return outputs
+
+
+# --- writing ------------------------------------------------------------------------------
+
+def generate_project_profiles(
+    repo: Path,
+    project: str,
+    *,
+    now_millis: int | None,
+    contributions_dir: str = "contributions",
+    merged_dir: str = "merged",
+    profiles_dir: str = "profiles",
+    anonymize: bool = True,
+    devs: Sequence[str] | None = None,
+    formats: Sequence[str] = FORMATS,
+    dry_run: bool = False,
+) -> ProfileRun:
+    """Regenerate one project's profiles; return the paths whose bytes changed.
+
+    ``now_millis`` stamps ``generatedAt`` (seconds are accepted too); None takes the newest
+    ``exportedAtEpoch`` among the project's readable contributions, so regenerating an
+    unchanged repository changes nothing. ``devs`` limits the profiles written (the team
+    pages are then left alone); naming a developer without readable contributions is a
+    usage error.
+    """
+    check_safe_name(project, "project")
+    unknown_formats = sorted(set(formats) - set(FORMATS))
+    if unknown_formats or not formats:
+        raise UsageError(f"unknown profile format {unknown_formats or formats!r}; use json and/or md")
+    inputs = load_project(repo, project, contributions_dir=contributions_dir, merged_dir=merged_dir)
+    if devs is not None:
+        for dev in devs:
+            check_safe_name(dev, "developer")
+        missing = sorted(set(devs) - set(inputs.dev_observations))
+        if missing:
+            raise UsageError(
+                f"no readable contributions for developer {missing[0]!r} in project {project!r} "
+                f"(under {contributions_dir}/{project}/); check the name or export first"
+            )
+    if not inputs.dev_observations:
+        return ProfileRun(written=[], devs=[])
+    if now_millis is None:
+        now_millis = inputs.newest_export_millis or 0
+    outputs = build_outputs(
+        inputs,
+        now_millis=to_millis(now_millis) if now_millis > 0 else 0,
+        anonymize=anonymize,
+        devs=devs,
+        formats=formats,
+        profiles_dir=profiles_dir,
+    )
+    written: list[str] = []
+    skipped: list[str] = []
+    for relative, data in sorted(outputs.items()):
+        target = repo / relative
+        if _crosses_symlink(repo, relative):
+            skipped.append(relative)
+            continue
+        if dry_run:
+            if _current_bytes(target) != data:
+                written.append(relative)
+        elif write_if_changed(target, data):
+            written.append(relative)
+    profiled = sorted(inputs.dev_observations) if devs is None else sorted(set(devs))
+    return ProfileRun(written=written, devs=profiled, skipped=skipped)
+
+
+def _crosses_symlink(repo: Path, relative: str) -> bool:
+    # A link committed at profiles/<project>/<dev> could point anywhere; never write through one.
+    current = repo
+    for part in relative.split("/"):
+        current = current / part
+        if current.is_symlink():
+            return True
+    return False
+
+
+def _current_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def profile_summary(run: ProfileRun) -> dict[str, Any]:
+    """The ``profiles`` entry of a merge report."""
+    summary: dict[str, Any] = {"written": list(run.written)}
+    if run.skipped:
+        summary["skipped"] = list(run.skipped)
+    return summary

@@ -1,0 +1,426 @@
+"""The five per-developer metrics and the team aggregates, over plain observation dicts.
+
+Nothing here touches the filesystem or the clock: callers pass each developer's observations
+(already deduplicated by composite key), the merged set's keys and "now". Every output is
+sorted by explicit keys and every float is rounded here, so equal inputs give equal bytes.
+
+Definitions that the reference tool leaves open are fixed here and documented in
+docs/profiles.md:
+
+- percentages are 0-100 rounded to 1 decimal; rates and indexes are 0-1 rounded to 3;
+- ``teamAverage`` of a type is that type's share of the team's deduplicated observations;
+- ``specializationIndex`` is 0.0 with no directories (no evidence of focus) and 1.0 with one;
+- weeks are ISO weeks of the UTC date; the average and the consistency run over every week
+  from the developer's first active week to their last, empty weeks included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from memsync.model import CompositeKey, Observation, composite_key, iso_from_millis, to_millis
+from memsync.model import parse_string_list as _parse_string_list
+
+# The six code-mode types always appear in a spectrum, even at zero, so charts line up.
+STANDARD_TYPES = ("decision", "bugfix", "feature", "discovery", "refactor", "change")
+PERCENT_PLACES = 1
+RATE_PLACES = 3
+# A concept the team mentions at least this often but one developer alone holds is a bus-factor risk.
+GAP_MIN_TEAM_COUNT = 2
+
+_DAY_MILLIS = 86_400_000
+_UNIX_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_MAX_ORDINAL = dt.date.max.toordinal()
+
+
+# --- rounding -----------------------------------------------------------------------------
+
+def percent(part: float, whole: float) -> float:
+    return round(part / whole * 100, PERCENT_PLACES) if whole else 0.0
+
+
+def rate(part: float, whole: float) -> float:
+    return round(part / whole, RATE_PLACES) if whole else 0.0
+
+
+def _clamp01(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+# --- reading one observation --------------------------------------------------------------
+
+@lru_cache(maxsize=1 << 16)
+def _cached_list(text: str) -> tuple[str, ...]:
+    # Concepts and file lists repeat a lot across observations; parsing each distinct string once
+    # is most of the speed of a large project.
+    return tuple(dict.fromkeys(_parse_string_list(text)))
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return _cached_list(value)
+    return tuple(dict.fromkeys(_parse_string_list(value)))
+
+
+def observation_concepts(obs: Observation) -> tuple[str, ...]:
+    """The distinct concepts of one observation, in the order written."""
+    return _string_list(obs.get("concepts"))
+
+
+@lru_cache(maxsize=1 << 16)
+def _normalize_path(path: str) -> str:
+    normalized = path.replace("\\", "/")
+    while normalized.startswith("./"):
+        normalized = normalized[2:]
+    return normalized
+
+
+def observation_files(obs: Observation) -> tuple[str, ...]:
+    """Distinct files read or modified by one observation (a file both read and modified counts once)."""
+    read = _string_list(obs.get("files_read"))
+    modified = _string_list(obs.get("files_modified"))
+    return tuple(dict.fromkeys(_normalize_path(path) for path in read + modified))
+
+
+@lru_cache(maxsize=1 << 16)
+def directory_of(path: str) -> str:
+    """``src/app/main.py`` -> ``src/app``; a bare file name lives in ``.``."""
+    head, sep, _ = _normalize_path(path).rpartition("/")
+    if not sep:
+        return "."
+    return head or "/"
+
+
+@lru_cache(maxsize=1 << 14)
+def _day_labels(day: int) -> tuple[str, str, int]:
+    """(ISO week label, month label, ordinal of that week's Monday) of a UTC day number."""
+    date = dt.date.fromordinal(_UNIX_EPOCH_ORDINAL + day)
+    iso_year, iso_week, iso_weekday = date.isocalendar()
+    return f"{iso_year}-W{iso_week:02d}", f"{date.year}-{date.month:02d}", date.toordinal() - iso_weekday + 1
+
+
+def observation_day(obs: Observation) -> int | None:
+    """UTC day number since 1970 of ``created_at_epoch`` (seconds or ms); None if off the calendar."""
+    epoch = obs.get("created_at_epoch")
+    if type(epoch) is not int or epoch <= 0:
+        return None
+    day = to_millis(epoch) // _DAY_MILLIS
+    if _UNIX_EPOCH_ORDINAL + day > _MAX_ORDINAL:
+        return None
+    return day
+
+
+# --- deduplication ------------------------------------------------------------------------
+
+def dedup_observations(observations: Iterable[Observation]) -> list[Observation]:
+    """One observation per composite key; a later copy (a newer export) replaces an earlier one
+    in place, so the order of first appearance is kept."""
+    by_key: dict[CompositeKey, Observation] = {}
+    for obs in observations:
+        by_key[composite_key(obs)] = obs
+    return list(by_key.values())
+
+
+# --- team statistics, computed once per project -------------------------------------------
+
+@dataclass(frozen=True)
+class TeamStats:
+    """What every developer's profile is compared against."""
+
+    devs: tuple[str, ...]
+    total: int                                   # team observations, deduplicated across devs
+    type_counts: Mapping[str, int]
+    concept_counts: Mapping[str, int]            # observations mentioning the concept
+    concept_holders: Mapping[str, frozenset[str]]  # developers who mention it at least once
+    monthly: Mapping[str, int] = field(default_factory=dict)
+
+
+def team_stats(dev_observations: Mapping[str, Sequence[Observation]]) -> TeamStats:
+    """Aggregate every developer's (already deduplicated) observations.
+
+    An observation two developers both exported counts once for the team, but both hold its
+    concepts. Developers are visited in sorted order, so which copy counts is deterministic.
+    """
+    seen: set[CompositeKey] = set()
+    type_counts: Counter[str] = Counter()
+    concept_counts: Counter[str] = Counter()
+    holders: dict[str, set[str]] = {}
+    monthly: Counter[str] = Counter()
+    for dev in sorted(dev_observations):
+        for obs in dev_observations[dev]:
+            concepts = observation_concepts(obs)
+            for concept in concepts:
+                holders.setdefault(concept, set()).add(dev)
+            key = composite_key(obs)
+            if key in seen:
+                continue
+            seen.add(key)
+            type_counts[str(obs.get("type") or "unknown")] += 1
+            concept_counts.update(concepts)
+            day = observation_day(obs)
+            if day is not None:
+                monthly[_day_labels(day)[1]] += 1
+    return TeamStats(
+        devs=tuple(sorted(dev_observations)),
+        total=len(seen),
+        type_counts=dict(type_counts),
+        concept_counts=dict(concept_counts),
+        concept_holders={concept: frozenset(devs) for concept, devs in holders.items()},
+        monthly=dict(monthly),
+    )
+
+
+# --- the five metrics ---------------------------------------------------------------------
+
+def knowledge_spectrum(dev_obs: Sequence[Observation], team: TeamStats) -> dict[str, Any]:
+    counts = Counter(str(obs.get("type") or "unknown") for obs in dev_obs)
+    total = len(dev_obs)
+    names = set(STANDARD_TYPES) | set(counts) | set(team.type_counts)
+    types = [
+        {
+            "type": name,
+            "count": counts.get(name, 0),
+            "percentage": percent(counts.get(name, 0), total),
+            "teamAverage": percent(team.type_counts.get(name, 0), team.total),
+        }
+        for name in names
+    ]
+    types.sort(key=lambda row: (-row["count"], -row["teamAverage"], row["type"]))
+    return {"types": types, "total": total}
+
+
+def concept_map(
+    dev_obs: Sequence[Observation], team: TeamStats, *, dev: str = "", anonymize: bool = True
+) -> dict[str, Any]:
+    """Every team concept with this developer's count beside the team's.
+
+    ``isGap``: the team mentions it at least twice and this developer never did. With
+    ``anonymize`` off, a gap also says who holds it (``knownBy``), i.e. whom to ask.
+    """
+    own: Counter[str] = Counter()
+    for obs in dev_obs:
+        own.update(observation_concepts(obs))
+    names = set(team.concept_counts) | set(own)
+    concepts = []
+    for name in names:
+        dev_count = own.get(name, 0)
+        team_count = max(team.concept_counts.get(name, 0), dev_count)
+        entry: dict[str, Any] = {
+            "concept": name,
+            "devCount": dev_count,
+            "teamCount": team_count,
+            "isGap": dev_count == 0 and team_count >= GAP_MIN_TEAM_COUNT,
+        }
+        if not anonymize and entry["isGap"]:
+            entry["knownBy"] = sorted(team.concept_holders.get(name, frozenset()) - {dev})
+        concepts.append(entry)
+    concepts.sort(key=lambda row: (-row["teamCount"], -row["devCount"], row["concept"]))
+    return {
+        "concepts": concepts,
+        "totalUniqueConcepts": len(names),
+        "devCoverage": percent(len(own), len(names)),
+        "devUniqueConcepts": len(own),
+        "gapCount": sum(1 for row in concepts if row["isGap"]),
+    }
+
+
+def specialization_index(counts: Iterable[int]) -> float:
+    """1 − normalized Shannon entropy of the counts: 1 = all in one place, 0 = evenly spread.
+
+    Zero places gives 0.0 (nothing shows a focus); one place gives 1.0 (fully focused).
+    """
+    values = [count for count in counts if count > 0]
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return 1.0
+    total = sum(values)
+    entropy = -sum(count / total * math.log(count / total) for count in values)
+    return round(_clamp01(1 - entropy / math.log(len(values))), RATE_PLACES)
+
+
+def file_coverage(dev_obs: Sequence[Observation]) -> dict[str, Any]:
+    """Directories of files read or modified.
+
+    ``count`` is file references in the directory (a file counts once per observation that
+    touches it), ``percentage`` its share of all references (``fileReferences``);
+    ``totalFiles`` is the number of distinct files.
+    """
+    directories: Counter[str] = Counter()
+    files: set[str] = set()
+    references = 0
+    for obs in dev_obs:
+        for path in observation_files(obs):
+            files.add(path)
+            directories[directory_of(path)] += 1
+            references += 1
+    rows = [
+        {"directory": name, "count": count, "percentage": percent(count, references)}
+        for name, count in directories.items()
+    ]
+    rows.sort(key=lambda row: (-row["count"], row["directory"]))
+    return {
+        "directories": rows,
+        "totalFiles": len(files),
+        "fileReferences": references,
+        "totalDirectories": len(rows),
+        "specializationIndex": specialization_index(directories.values()),
+    }
+
+
+def temporal_pattern(dev_obs: Sequence[Observation]) -> dict[str, Any]:
+    """Weekly and monthly series (active periods only) plus the average and consistency over the
+    span of weeks from the first active ISO week to the last, empty weeks counted as zero."""
+    weekly: Counter[str] = Counter()
+    monthly: Counter[str] = Counter()
+    mondays: list[int] = []
+    for obs in dev_obs:
+        day = observation_day(obs)
+        if day is None:
+            continue
+        week, month, monday = _day_labels(day)
+        weekly[week] += 1
+        monthly[month] += 1
+        mondays.append(monday)
+    dated = sum(weekly.values())
+    if not dated:
+        return {"weekly": [], "monthly": [], "averagePerWeek": 0.0, "consistency": 0.0,
+                "weeksSpanned": 0, "activeWeeks": 0}
+    span = (max(mondays) - min(mondays)) // 7 + 1
+    mean = dated / span
+    # Population variance over the whole span; the empty weeks add (0 - mean)^2 each.
+    variance = max(0.0, sum(count * count for count in weekly.values()) / span - mean * mean)
+    consistency = _clamp01(1 - math.sqrt(variance) / mean)
+    return {
+        "weekly": [{"week": week, "count": weekly[week]} for week in sorted(weekly)],
+        "monthly": [{"month": month, "count": monthly[month]} for month in sorted(monthly)],
+        "averagePerWeek": round(mean, 2),
+        "consistency": round(consistency, RATE_PLACES),
+        "weeksSpanned": span,
+        "activeWeeks": len(weekly),
+    }
+
+
+def survival_rate(dev_obs: Sequence[Observation], merged_keys: Iterable[CompositeKey]) -> dict[str, Any]:
+    """Share of the developer's exported composite keys that are in the merged set."""
+    merged = merged_keys if isinstance(merged_keys, (set, frozenset)) else set(merged_keys)
+    keys = {composite_key(obs) for obs in dev_obs}
+    survived = len(keys & merged)
+    return {"exported": len(keys), "survived": survived, "rate": rate(survived, len(keys))}
+
+
+# --- documents ----------------------------------------------------------------------------
+
+def developer_profile(
+    dev: str,
+    project: str,
+    dev_obs: Sequence[Observation],
+    team: TeamStats,
+    merged_keys: Iterable[CompositeKey],
+    *,
+    now_millis: int,
+    anonymize: bool = True,
+) -> dict[str, Any]:
+    """``profile.json`` for one developer (SPEC §3.4 names, camelCase)."""
+    return {
+        "devName": dev,
+        "project": project,
+        "generatedAt": iso_from_millis(now_millis),
+        "generatedAtEpoch": now_millis // 1000,
+        "anonymized": anonymize,
+        "teamSize": len(team.devs),
+        "knowledgeSpectrum": knowledge_spectrum(dev_obs, team),
+        "conceptMap": concept_map(dev_obs, team, dev=dev, anonymize=anonymize),
+        "fileCoverage": file_coverage(dev_obs),
+        "temporalPattern": temporal_pattern(dev_obs),
+        "survivalRate": survival_rate(dev_obs, merged_keys),
+    }
+
+
+def team_overview(
+    project: str,
+    profiles: Sequence[Mapping[str, Any]],
+    team: TeamStats,
+    *,
+    now_millis: int,
+    merged_count: int = 0,
+) -> dict[str, Any]:
+    """``team-overview.json``: averages over developers, never a ranking of them."""
+    count = len(profiles)
+
+    def mean(values: Iterable[float], places: int) -> float:
+        return round(sum(values) / count, places) if count else 0.0
+
+    distribution = [
+        {
+            "type": name,
+            "count": team.type_counts.get(name, 0),
+            "percentage": percent(team.type_counts.get(name, 0), team.total),
+            "teamAverage": percent(team.type_counts.get(name, 0), team.total),
+        }
+        for name in set(STANDARD_TYPES) | set(team.type_counts)
+    ]
+    distribution.sort(key=lambda row: (-row["count"], row["type"]))
+    return {
+        "project": project,
+        "generatedAt": iso_from_millis(now_millis),
+        "generatedAtEpoch": now_millis // 1000,
+        "totalDevs": count,
+        "totalObservations": team.total,
+        "mergedObservations": merged_count,
+        "avgObservationsPerDev": mean((p["knowledgeSpectrum"]["total"] for p in profiles), PERCENT_PLACES),
+        "avgSurvivalRate": mean((p["survivalRate"]["rate"] for p in profiles), RATE_PLACES),
+        "avgConceptDiversity": mean((p["conceptMap"]["devCoverage"] for p in profiles), PERCENT_PLACES),
+        "avgSpecializationIndex": mean(
+            (p["fileCoverage"]["specializationIndex"] for p in profiles), RATE_PLACES
+        ),
+        "avgConsistency": mean((p["temporalPattern"]["consistency"] for p in profiles), RATE_PLACES),
+        "typeDistribution": distribution,
+        "monthly": [{"month": month, "count": team.monthly[month]} for month in sorted(team.monthly)],
+    }
+
+
+def team_concepts(
+    project: str, team: TeamStats, *, now_millis: int, anonymize: bool = True
+) -> dict[str, Any]:
+    """``team-concepts.json``. In ``concepts`` here, ``devCount`` is how many developers hold a
+    concept. A knowledge gap (bus-factor risk) is a concept the team mentions at least twice
+    that one developer alone holds; ``totalTeamCount`` is the team's size."""
+    concepts = []
+    for name, team_count in team.concept_counts.items():
+        holders = team.concept_holders.get(name, frozenset())
+        concepts.append({
+            "concept": name,
+            "devCount": len(holders),
+            "teamCount": team_count,
+            "isGap": len(holders) == 1 and team_count >= GAP_MIN_TEAM_COUNT,
+        })
+    concepts.sort(key=lambda row: (-row["teamCount"], -row["devCount"], row["concept"]))
+    gaps = []
+    for row in concepts:
+        if not row["isGap"]:
+            continue
+        gap: dict[str, Any] = {
+            "concept": row["concept"],
+            "contributorCount": row["devCount"],
+            "totalTeamCount": len(team.devs),
+            "occurrences": row["teamCount"],
+        }
+        if not anonymize:
+            gap["heldBy"] = sorted(team.concept_holders[row["concept"]])
+        gaps.append(gap)
+    return {
+        "project": project,
+        "generatedAt": iso_from_millis(now_millis),
+        "generatedAtEpoch": now_millis // 1000,
+        "totalDevs": len(team.devs),
+        "totalUniqueConcepts": len(concepts),
+        "concepts": concepts,
+        "knowledgeGaps": gaps,
+    }

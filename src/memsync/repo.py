@@ -1,0 +1,204 @@
+"""The shared repository on disk: find contribution files, read them (in parallel), state I/O.
+
+Nothing here decides anything about merging; it turns directories and bytes into the
+plain data ``memsync.merge`` works on, and never follows a symlink.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from memsync.errors import MemSyncError, QuarantineReason, RepoError
+from memsync.merge.ingest import FileRecords, ingest_contribution, parse_json_bytes
+from memsync.model import MergeState, parse_state
+from memsync.safety.names import check_safe_name
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Below this many bytes of new input, forking workers costs more than it saves.
+PARALLEL_THRESHOLD_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ContributionFile:
+    project: str
+    dev: str
+    rel_path: str  # posix, relative to the repository root: the key in .merge-state.json
+    abs_path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    file: str
+    project: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    file: ContributionFile
+    sha256: str | None
+    records: FileRecords | None
+    reason: str | None  # set when the file is quarantined
+
+
+def relative(repo: Path, path: Path) -> str:
+    try:
+        return path.relative_to(repo).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def discover_contributions(
+    repo: Path, contributions_dir: str
+) -> tuple[dict[str, list[ContributionFile]], list[Quarantined]]:
+    """All ``<project>/<dev>/*.json`` files, sorted; unsafe names and symlinks are quarantined."""
+    root = repo / contributions_dir
+    projects: dict[str, list[ContributionFile]] = {}
+    quarantined: list[Quarantined] = []
+    try:
+        root_stat = os.lstat(root)
+    except FileNotFoundError:
+        return projects, quarantined
+    if stat.S_ISLNK(root_stat.st_mode) or not stat.S_ISDIR(root_stat.st_mode):
+        raise RepoError(f"{relative(repo, root)} must be a real directory (symlinks are never followed)")
+    for project_entry in _entries(root):
+        project = project_entry.name
+        where = relative(repo, Path(project_entry.path))
+        if not _is_directory(project_entry, where, None, quarantined):
+            continue
+        try:
+            check_safe_name(project, "project")
+        except QuarantineReason as error:
+            quarantined.append(Quarantined(where, None, str(error)))
+            continue
+        files = projects.setdefault(project, [])
+        for dev_entry in _entries(Path(project_entry.path)):
+            dev_where = relative(repo, Path(dev_entry.path))
+            if not _is_directory(dev_entry, dev_where, project, quarantined):
+                continue
+            try:
+                check_safe_name(dev_entry.name, "developer")
+            except QuarantineReason as error:
+                quarantined.append(Quarantined(dev_where, project, str(error)))
+                continue
+            for file_entry in _entries(Path(dev_entry.path)):
+                file_where = relative(repo, Path(file_entry.path))
+                if file_entry.name.startswith(".") or not file_entry.name.endswith(".json"):
+                    continue  # .gitkeep, notes: not contributions
+                if file_entry.is_symlink():
+                    quarantined.append(Quarantined(
+                        file_where, project,
+                        "is a symlink; mem-sync never follows symlinks: commit the file itself"))
+                    continue
+                if not file_entry.is_file(follow_symlinks=False):
+                    quarantined.append(Quarantined(
+                        file_where, project, "is not a regular file; remove it"))
+                    continue
+                files.append(ContributionFile(
+                    project=project,
+                    dev=dev_entry.name,
+                    rel_path=file_where,
+                    abs_path=file_entry.path,
+                    size=file_entry.stat(follow_symlinks=False).st_size,
+                ))
+    return projects, quarantined
+
+
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(directory) as listing:
+        return sorted(listing, key=lambda entry: entry.name)
+
+
+def _is_directory(entry: os.DirEntry[str], where: str, project: str | None,
+                  quarantined: list[Quarantined]) -> bool:
+    if entry.is_symlink():
+        quarantined.append(Quarantined(
+            where, project, "is a symlink; mem-sync never follows symlinks: replace it with a real folder"))
+        return False
+    if entry.name.startswith("."):
+        return False  # .gitkeep and friends
+    return entry.is_dir(follow_symlinks=False)
+
+
+def read_bytes_nofollow(path: str, max_bytes: int | None = None) -> bytes:
+    """Read a file refusing symlinks at open time (no check-then-open race)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if max_bytes is not None:
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:
+                raise QuarantineReason(
+                    f"the file is {_megabytes(size)}, over the {_megabytes(max_bytes)} limit; "
+                    "split the export or raise --max-file-size"
+                )
+        return handle.read()
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def read_contribution(job: tuple[ContributionFile, int, tuple[str, ...], bool]) -> ReadOutcome:
+    """Worker: read, hash and ingest one file. Top-level so a process pool can pickle it."""
+    file, max_bytes, keep_tags, scan_secrets = job
+    try:
+        raw = read_bytes_nofollow(file.abs_path, max_bytes)
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        records = ingest_contribution(
+            raw, project=file.project, dev=file.dev, keep_tags=keep_tags, scan_secrets=scan_secrets)
+    except QuarantineReason as error:
+        return ReadOutcome(file, None, None, str(error))
+    except OSError as error:
+        return ReadOutcome(file, None, None, f"cannot be read ({error.strerror})")
+    return ReadOutcome(file, digest, records, None)
+
+
+def read_observations(job: tuple[str, list[int]]) -> list[tuple[int, dict[str, Any]]]:
+    """Worker: the observations at ``indices`` of a file that already passed ingestion."""
+    path, indices = job
+    observations = parse_json_bytes(read_bytes_nofollow(path))["observations"]
+    return [(index, observations[index]) for index in indices]
+
+
+def parallel_map(func: Callable[[T], R], jobs: list[T], *, total_bytes: int,
+                 workers: int | None = None) -> Iterator[R]:
+    """``map`` over a process pool when the input is big enough to pay for it."""
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if count <= 1 or len(jobs) <= 1 or total_bytes < PARALLEL_THRESHOLD_BYTES:
+        yield from map(func, jobs)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    with ProcessPoolExecutor(max_workers=min(count, len(jobs)), mp_context=context) as pool:
+        yield from pool.map(func, jobs)
+
+
+def load_state(path: Path, source: str) -> MergeState:
+    try:
+        data = read_bytes_nofollow(str(path))
+    except FileNotFoundError:
+        return MergeState()
+    except (OSError, QuarantineReason) as error:
+        raise RepoError(f"cannot read {source}: {error}") from None
+    return parse_state(data, source)
+
+
+def delete_files(paths: Iterable[Path]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise MemSyncError(f"cannot delete {path}: {error.strerror}") from None
