@@ -64,7 +64,8 @@ def profile(
             formats=formats, dry_run=dry_run,
         )
         if not run.devs:
-            click.echo(f"{name}: no readable contributions under {contributions_dir}/{name}/; nothing to profile")
+            click.echo(f"{name}: no readable contributions under {contributions_dir}/{name}/; "
+                       "nothing to profile")
             continue
         for path in run.written:
             click.echo(f"{verb} {path}")
@@ -73,7 +74,8 @@ def profile(
                        err=True)
         people = f"{len(run.devs)} developer{'s' if len(run.devs) != 1 else ''}"
         if run.written:
-            click.echo(f"{name}: {people}, {len(run.written)} file(s) {'to update' if dry_run else 'updated'}")
+            done = "to update" if dry_run else "updated"
+            click.echo(f"{name}: {people}, {len(run.written)} file(s) {done}")
         else:
             click.echo(f"{name}: {people}, profiles up to date")
 
