@@ -1,0 +1,121 @@
+"""Invariants of profiles over random teams (hypothesis)."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from builders import BASE_MILLIS, observation
+from memsync.profiles import metrics, render
+
+NOW = 1_774_000_000_000
+# Vocabularies that cannot contain a developer name ("dev-" + 4 letters), so a name found in a
+# page can only have come from a developer.
+CONCEPTS = ["pattern", "gotcha", "how-it-works", "cache", "auth", "testing", "a|b", "x, y"]
+PATHS = ["src/app.py", "src/db/models.py", "lib/util.py", "README.md", "docs\\guide.md", "./tools/x.sh"]
+TYPES = ["decision", "bugfix", "feature", "discovery", "refactor", "change", "security_note"]
+
+
+def _as_field(values: list[str], as_json: bool) -> str:
+    return orjson.dumps(values).decode() if as_json else ", ".join(v for v in values if "," not in v)
+
+
+@st.composite
+def observations(draw: st.DrawFn) -> dict:
+    as_json = draw(st.booleans())
+    millis = BASE_MILLIS + draw(st.integers(min_value=-400, max_value=400)) * 86_400_000
+    return observation(
+        draw(st.sampled_from(["t1", "t2", "t3", None])),
+        session=draw(st.sampled_from(["s1", "s2", "s3"])),
+        type=draw(st.sampled_from(TYPES)),
+        concepts=_as_field(draw(st.lists(st.sampled_from(CONCEPTS), max_size=4)), as_json),
+        files_read=_as_field(draw(st.lists(st.sampled_from(PATHS), max_size=3)), as_json),
+        files_modified=_as_field(draw(st.lists(st.sampled_from(PATHS), max_size=2)), as_json),
+        created_at_epoch=draw(st.sampled_from([millis, millis // 1000])),
+    )
+
+
+teams = st.dictionaries(
+    st.text(alphabet="abcdefghij", min_size=4, max_size=4).map(lambda s: f"dev-{s}"),
+    st.lists(observations(), max_size=12),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _profiles(team_obs: dict[str, list[dict]], anonymize: bool = True) -> tuple[metrics.TeamStats, dict]:
+    per_dev = {dev: metrics.dedup_observations(obs) for dev, obs in team_obs.items()}
+    team = metrics.team_stats(per_dev)
+    merged = {metrics.composite_key(o) for obs in per_dev.values() for o in obs[::2]}
+    return team, {
+        dev: metrics.developer_profile(dev, "demo", obs, team, merged, now_millis=NOW, anonymize=anonymize)
+        for dev, obs in per_dev.items()
+    }
+
+
+def _close_to_100(values: list[float]) -> bool:
+    # each value is rounded to 0.1, so the sum is off by at most 0.05 per value
+    return abs(sum(values) - 100) <= 0.05 * len(values) + 1e-9
+
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(teams)
+def test_percentages_sum_to_100_and_indexes_stay_in_unit_interval(team_obs: dict) -> None:
+    team, profiles = _profiles(team_obs)
+    for profile in profiles.values():
+        spectrum = profile["knowledgeSpectrum"]
+        if spectrum["total"]:
+            assert _close_to_100([row["percentage"] for row in spectrum["types"]])
+        if team.total:
+            assert _close_to_100([row["teamAverage"] for row in spectrum["types"]])
+        directories = profile["fileCoverage"]["directories"]
+        if directories:
+            assert _close_to_100([row["percentage"] for row in directories])
+        assert 0.0 <= profile["fileCoverage"]["specializationIndex"] <= 1.0
+        assert 0.0 <= profile["temporalPattern"]["consistency"] <= 1.0
+        assert 0.0 <= profile["survivalRate"]["rate"] <= 1.0
+        assert 0.0 <= profile["conceptMap"]["devCoverage"] <= 100.0
+        assert sum(row["count"] for row in profile["temporalPattern"]["weekly"]) == spectrum["total"]
+        assert sum(row["count"] for row in profile["temporalPattern"]["monthly"]) == spectrum["total"]
+    overview = metrics.team_overview("demo", list(profiles.values()), team, now_millis=NOW)
+    assert 0.0 <= overview["avgSurvivalRate"] <= 1.0
+    if team.total:
+        assert _close_to_100([row["percentage"] for row in overview["typeDistribution"]])
+
+
+@SETTINGS
+@given(teams)
+def test_anonymized_profile_never_names_another_developer(team_obs: dict) -> None:
+    _, profiles = _profiles(team_obs, anonymize=True)
+    for dev, profile in profiles.items():
+        pages = orjson.dumps(profile) + render.render_profile(profile).encode()
+        for other in profiles:
+            if other != dev:
+                assert other.encode() not in pages
+
+
+@SETTINGS
+@given(teams)
+def test_gaps_are_exactly_team_twice_dev_never(team_obs: dict) -> None:
+    team, profiles = _profiles(team_obs)
+    for profile in profiles.values():
+        for row in profile["conceptMap"]["concepts"]:
+            assert row["isGap"] == (row["devCount"] == 0 and row["teamCount"] >= 2)
+            assert row["devCount"] <= row["teamCount"]
+    concepts = metrics.team_concepts("demo", team, now_millis=NOW)
+    assert orjson.dumps(concepts).count(b"dev-") == 0
+    for gap in concepts["knowledgeGaps"]:
+        assert gap["contributorCount"] == 1 and gap["occurrences"] >= 2
+
+
+@SETTINGS
+@given(teams)
+def test_same_team_in_another_order_gives_the_same_bytes(team_obs: dict) -> None:
+    _, forward = _profiles(team_obs)
+    _, backward = _profiles(dict(reversed(list(team_obs.items()))))
+    assert orjson.dumps(forward, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+        backward, option=orjson.OPT_SORT_KEYS)
