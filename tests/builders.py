@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
+import zlib
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-_ids = itertools.count(1)
 BASE_MILLIS = 1_773_900_000_000  # 2026-03-19, milliseconds as claude-mem 13.x stores them
 
 
@@ -26,8 +25,10 @@ def observation(
     files_modified: Any = "[]",
     **extra: Any,
 ) -> dict[str, Any]:
+    created = BASE_MILLIS if created_at_epoch is None else created_at_epoch
     obs = {
-        "id": next(_ids),
+        # exporter-local row id: stable for the same identity, so rebuilt fixtures are byte-identical
+        "id": zlib.crc32(f"{session}|{title}|{created}".encode()) % 1_000_000,
         "memory_session_id": session,
         "type": type,
         "title": title,
@@ -37,7 +38,7 @@ def observation(
         "concepts": concepts,
         "files_read": files_read,
         "files_modified": files_modified,
-        "created_at_epoch": BASE_MILLIS if created_at_epoch is None else created_at_epoch,
+        "created_at_epoch": created,
         "project": extra.pop("project", "demo"),
     }
     obs.update(extra)

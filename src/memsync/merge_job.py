@@ -93,6 +93,9 @@ class ProjectReport:
     added_titles: list[str] = field(default_factory=list)
     evicted_titles: list[str] = field(default_factory=list)
     changed: bool = False
+    # complete lists for callers and tests; the JSON report carries counts and a few titles
+    added_keys: list[CompositeKey] = field(default_factory=list, repr=False)
+    evicted_keys: list[CompositeKey] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -501,6 +504,8 @@ def _project_report(project: _Project, plan: ProjectPlan) -> ProjectReport:
         added=len(plan.added),
         evicted=len(plan.evicted),
         keep_protected=plan.keep_count,
+        added_keys=plan.added,
+        evicted_keys=plan.evicted,
         added_titles=[_truncate(key[1]) for key in plan.added[:REPORT_TITLE_LIMIT]],
         evicted_titles=[_truncate(key[1]) for key in plan.evicted[:REPORT_TITLE_LIMIT]],
     )

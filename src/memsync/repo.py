@@ -126,8 +126,7 @@ def _is_directory(entry: os.DirEntry[str], where: str, project: str | None,
         quarantined.append(Quarantined(
             where, project, "is a symlink; mem-sync never follows symlinks: replace it with a real folder"))
         return False
-    if entry.name.startswith("."):
-        return False  # .gitkeep and friends
+    # files beside project and developer folders (.gitkeep, README.md) are not contributions
     return entry.is_dir(follow_symlinks=False)
 
 
@@ -175,7 +174,8 @@ def parallel_map(func: Callable[[T], R], jobs: list[T], *, total_bytes: int,
                  workers: int | None = None) -> Iterator[R]:
     """``map`` over a process pool when the input is big enough to pay for it."""
     count = workers if workers is not None else (os.cpu_count() or 1)
-    if count <= 1 or len(jobs) <= 1 or total_bytes < PARALLEL_THRESHOLD_BYTES:
+    small = workers is None and total_bytes < PARALLEL_THRESHOLD_BYTES  # an explicit count is obeyed
+    if count <= 1 or len(jobs) <= 1 or small:
         yield from map(func, jobs)
         return
     methods = multiprocessing.get_all_start_methods()
