@@ -30,8 +30,19 @@ TIMEOUT_ENV = "MEM_SYNC_DB_TIMEOUT"
 
 # What export reads and import fills; claude-mem has had them since the 10.x series.
 OBSERVATION_COLUMNS = (
-    "id", "memory_session_id", "project", "type", "title", "narrative", "text",
-    "facts", "concepts", "files_read", "files_modified", "created_at", "created_at_epoch",
+    "id",
+    "memory_session_id",
+    "project",
+    "type",
+    "title",
+    "narrative",
+    "text",
+    "facts",
+    "concepts",
+    "files_read",
+    "files_modified",
+    "created_at",
+    "created_at_epoch",
 )
 SESSION_COLUMNS = ("content_session_id", "memory_session_id", "project", "started_at", "started_at_epoch")
 # NOT NULL columns without a default that import knows how to fill.
@@ -57,7 +68,7 @@ class Column:
 class Schema:
     observation_columns: dict[str, Column]
     session_columns: dict[str, Column]
-    version: int | None          # highest schema_versions.version, None if that table is absent
+    version: int | None  # highest schema_versions.version, None if that table is absent
     has_fts: bool
 
 
@@ -68,10 +79,13 @@ def timeout_seconds() -> float:
     try:
         return max(0.0, float(raw))
     except ValueError:
-        raise DatabaseError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; e.g. {TIMEOUT_ENV}=10") from None
+        raise DatabaseError(
+            f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; e.g. {TIMEOUT_ENV}=10"
+        ) from None
 
 
 # --- connections -------------------------------------------------------------------------
+
 
 def _require_file(path: Path) -> None:
     if not path.exists():
@@ -80,7 +94,9 @@ def _require_file(path: Path) -> None:
             "or point to it with --db PATH (or global.claudeMemDbPath in the config)"
         )
     if path.is_dir():
-        raise DatabaseError(f"{path} is a directory, not claude-mem's database file; pass --db .../claude-mem.db")
+        raise DatabaseError(
+            f"{path} is a directory, not claude-mem's database file; pass --db .../claude-mem.db"
+        )
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
@@ -89,7 +105,6 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     uri = path.resolve().as_uri() + "?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=timeout_seconds(), isolation_level=None)
-        conn.execute("PRAGMA query_only = ON")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as error:
         raise translate_error(error, path) from None
@@ -125,7 +140,9 @@ def translate_error(error: sqlite3.Error, path: Path) -> DatabaseError:
             "a backup in ~/.claude-mem-sync/backups/"
         )
     if "readonly" in text or "read-only" in text:
-        return DatabaseError(f"claude-mem's database {path} is read-only for this user ({text}); fix its permissions")
+        return DatabaseError(
+            f"claude-mem's database {path} is read-only for this user ({text}); fix its permissions"
+        )
     if "unable to open" in text:
         return DatabaseError(
             f"cannot open claude-mem's database {path} ({text}); check that the file and its "
@@ -135,6 +152,7 @@ def translate_error(error: sqlite3.Error, path: Path) -> DatabaseError:
 
 
 # --- schema ------------------------------------------------------------------------------
+
 
 def read_schema(conn: sqlite3.Connection, path: Path, *, for_import: bool = False) -> Schema:
     """Refuse a database whose shape we do not know, naming what is missing."""
@@ -148,9 +166,11 @@ def read_schema(conn: sqlite3.Connection, path: Path, *, for_import: bool = Fals
     except sqlite3.Error as error:
         raise translate_error(error, path) from None
     seen = f"schema version {version}" if version is not None else "no schema_versions table"
-    hint = (f"it comes from a claude-mem version mem-sync does not support ({seen}; tested with "
-            f"claude-mem {TESTED_CLAUDE_MEM}, schema {TESTED_SCHEMA_VERSION}); start Claude Code once "
-            "so claude-mem migrates it, or upgrade mem-sync")
+    hint = (
+        f"it comes from a claude-mem version mem-sync does not support ({seen}; tested with "
+        f"claude-mem {TESTED_CLAUDE_MEM}, schema {TESTED_SCHEMA_VERSION}); start Claude Code once "
+        "so claude-mem migrates it, or upgrade mem-sync"
+    )
     if not observation_columns:
         raise DatabaseError(f"{path} has no observations table: {hint}")
     missing = [name for name in OBSERVATION_COLUMNS if name not in observation_columns]
@@ -166,8 +186,9 @@ def read_schema(conn: sqlite3.Connection, path: Path, *, for_import: bool = Fals
             ("observations", observation_columns, _FILLED_OBSERVATION | {"id"}),
             ("sdk_sessions", session_columns, _FILLED_SESSION | {"id"}),
         ):
-            unknown = [c.name for c in columns.values()
-                       if c.not_null and not c.has_default and c.name not in filled]
+            unknown = [
+                c.name for c in columns.values() if c.not_null and not c.has_default and c.name not in filled
+            ]
             if unknown:
                 raise DatabaseError(
                     f"{path} requires {table}.{unknown[0]}, which mem-sync cannot fill: {hint}"
@@ -189,6 +210,7 @@ def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
 
 
 # --- export reads ------------------------------------------------------------------------
+
 
 def project_counts(conn: sqlite3.Connection) -> list[tuple[str, int]]:
     rows = conn.execute(
@@ -244,6 +266,7 @@ def read_observations_by_id(conn: sqlite3.Connection, ids: Sequence[int], path: 
 
 # --- import ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class InsertResult:
     added: int
@@ -267,7 +290,9 @@ def backup_database(conn: sqlite3.Connection, dest: Path, path: Path) -> None:
         raise translate_error(error, path) from None
     except OSError as error:
         tmp.unlink(missing_ok=True)
-        raise DatabaseError(f"cannot write the backup {dest} ({error.strerror}); free some space and retry") from None
+        raise DatabaseError(
+            f"cannot write the backup {dest} ({error.strerror}); free some space and retry"
+        ) from None
 
 
 def existing_keys(conn: sqlite3.Connection, sessions: Iterable[str]) -> set[CompositeKey]:
@@ -325,8 +350,18 @@ def insert_rows(
             "INSERT INTO sdk_sessions (content_session_id, memory_session_id, project, started_at, "
             "started_at_epoch, completed_at, completed_at_epoch, status) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'completed')",
-            [(IMPORTED_SESSION_PREFIX + session, session, project, iso_from_millis(epoch), epoch,
-              iso_from_millis(epoch), epoch) for session, epoch in missing],
+            [
+                (
+                    IMPORTED_SESSION_PREFIX + session,
+                    session,
+                    project,
+                    iso_from_millis(epoch),
+                    epoch,
+                    iso_from_millis(epoch),
+                    epoch,
+                )
+                for session, epoch in missing
+            ],
         )
         added = 0
         # Rows with the same columns share one statement, so a column a row lacks keeps its
@@ -335,8 +370,10 @@ def insert_rows(
         for row in new_rows:
             groups.setdefault(tuple(row), []).append(tuple(row.values()))
         for columns, values in groups.items():
-            sql = (f"INSERT INTO observations ({', '.join(columns)}) "
-                   f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING")
+            sql = (
+                f"INSERT INTO observations ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING"
+            )
             # rowcount, unlike total_changes, leaves out the FTS trigger's own writes
             added += conn.executemany(sql, values).rowcount
         conn.execute("COMMIT")

@@ -44,6 +44,7 @@ def state_dir() -> Path:
 
 # --- typed views -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ExportFilters:
     types: tuple[str, ...] = ()
@@ -79,8 +80,8 @@ class RemoteConfig:
 
 @dataclass(frozen=True)
 class ProjectConfig:
-    name: str                # folder name in the shared repo
-    mem_project: str         # claude-mem's observations.project value
+    name: str  # folder name in the shared repo
+    mem_project: str  # claude-mem's observations.project value
     enabled: bool
     remote: RemoteConfig
     export: ExportFilters
@@ -89,7 +90,7 @@ class ProjectConfig:
 @dataclass(frozen=True)
 class Config:
     path: Path
-    doc: dict[str, Any]      # the whole file as parsed; unknown fields are kept
+    doc: dict[str, Any]  # the whole file as parsed; unknown fields are kept
 
     @property
     def dev_name(self) -> str:
@@ -144,14 +145,13 @@ def project_from_entry(name: str, entry: Mapping[str, Any]) -> ProjectConfig:
 
 # --- load / save -------------------------------------------------------------------------
 
+
 def load_config(path: Path | None = None) -> Config:
     path = path or config_path()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(
-            f"no mem-sync configuration at {path}; create it with: mem-sync init"
-        ) from None
+        raise ConfigError(f"no mem-sync configuration at {path}; create it with: mem-sync init") from None
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}; check its permissions") from None
     try:
@@ -220,6 +220,7 @@ def project_entry(
 
 # --- showing it --------------------------------------------------------------------------
 
+
 def masked(doc: Any) -> Any:
     """A copy safe to print: values under secret-looking keys and URL credentials hidden."""
     if isinstance(doc, dict):
@@ -235,6 +236,7 @@ def masked(doc: Any) -> Any:
 
 
 # --- validation --------------------------------------------------------------------------
+
 
 @lru_cache(maxsize=1)
 def config_schema() -> dict[str, Any]:
@@ -269,7 +271,8 @@ def _check(value: Any, schema: Mapping[str, Any], field: tuple[str, ...], out: l
         if len(value) < schema.get("minLength", 0):
             out.append((field, "must not be empty"))
         elif "pattern" in schema and not re.search(schema["pattern"], value):
-            out.append((field, f"{_describe(value)} has the wrong shape ({_PATTERN_WORDS.get(schema['pattern'], schema['pattern'])})"))
+            shape = _PATTERN_WORDS.get(schema["pattern"], schema["pattern"])
+            out.append((field, f"{_describe(value)} has the wrong shape ({shape})"))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             out.append((field, f"must be at least {schema['minimum']}, got {value}"))
@@ -292,14 +295,20 @@ def _check(value: Any, schema: Mapping[str, Any], field: tuple[str, ...], out: l
             elif isinstance(schema.get("additionalProperties"), dict):
                 _check(value[key], schema["additionalProperties"], (*field, key), out)
         alternatives = schema.get("anyOf")
-        if alternatives and not any(all(name in value for name in alt.get("required", ())) for alt in alternatives):
+        if alternatives and not any(
+            all(name in value for name in alt.get("required", ())) for alt in alternatives
+        ):
             options = " or ".join(name for alt in alternatives for name in alt.get("required", ()))
             out.append((field, f"needs {options}"))
 
 
 _TYPE_WORDS = {
-    "object": "an object", "array": "an array", "string": "a string",
-    "boolean": "true or false", "integer": "a whole number", "number": "a number",
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "a whole number",
+    "number": "a number",
 }
 _SAFE_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _PATTERN_WORDS = {
@@ -351,12 +360,41 @@ def _fix_hint(field: tuple[str, ...]) -> str:
     if len(field) >= 3 and field[0] == "projects":
         project = field[1]
         if field[2] == "remote":
-            return (f"fix it with: mem-sync update-project --project {project} "
-                    "--repo OWNER/NAME (or --url GIT_URL, --type github|gitlab|bitbucket)")
+            return (
+                f"fix it with: mem-sync update-project --project {project} "
+                "--repo OWNER/NAME (or --url GIT_URL, --type github|gitlab|bitbucket)"
+            )
         if field[2] == "export":
-            return (f"fix it with: mem-sync update-project --project {project} "
-                    "--types decision,bugfix --keywords ... --tags '#shared'")
+            return (
+                f"fix it with: mem-sync update-project --project {project} "
+                "--types decision,bugfix --keywords ... --tags '#shared'"
+            )
         return f"fix it with: mem-sync update-project --project {project} (or edit the file)"
     if field[:1] == ("projects",) and len(field) == 2:
         return "rename the project key in the file"
     return "edit the file (schema: src/memsync/schemas/config.schema.json) or run: mem-sync init --force"
+
+
+def split_list(text: str | None) -> list[str]:
+    """``"decision, bugfix"`` -> ``["decision", "bugfix"]``; empty text clears the list."""
+    if not text:
+        return []
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def select_projects(config: Config, project: str | None, all_projects: bool) -> list[str]:
+    """``--project X`` (must be configured), ``--all`` (enabled ones), or the only enabled one."""
+    from memsync.errors import UsageError
+
+    if project and all_projects:
+        raise UsageError("pass either --project NAME or --all, not both")
+    if project:
+        config.project(project)
+        return [project]
+    enabled = config.enabled_projects
+    if all_projects:
+        return enabled
+    if len(enabled) == 1:
+        return enabled
+    known = ", ".join(config.project_names) or "none configured"
+    raise UsageError(f"pass --project NAME or --all (projects: {known})")

@@ -1,0 +1,100 @@
+"""``preview`` and ``export``: what would be shared, and sharing it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from memsync.config import load_config, select_projects
+
+_PROJECT = click.option("--project", help="Configured project to use (default: the only enabled one).")
+_ALL = click.option("--all", "all_projects", is_flag=True, help="Every enabled project.")
+_DB = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="claude-mem's database (default: global.claudeMemDbPath).",
+)
+
+
+def _now_millis() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@click.command("preview")
+@_PROJECT
+@_ALL
+@_DB
+@click.option("--redact", is_flag=True, help="Preview with secrets redacted instead of refusing.")
+@click.option("--all-titles", is_flag=True, help="List every matching title (default: the first 50).")
+def preview(
+    project: str | None, all_projects: bool, db_path: Path | None, redact: bool, all_titles: bool
+) -> None:
+    """Show what an export would share, without writing anything."""
+    from memsync.exporter import describe_plan, plan_export
+
+    config = load_config()
+    for name in select_projects(config, project, all_projects):
+        plan = plan_export(
+            config.project(name),
+            dev=config.dev_name,
+            db_path=db_path or config.db_path,
+            now_millis=_now_millis(),
+            redact=redact,
+        )
+        click.echo("\n".join(describe_plan(plan, limit=None if all_titles else 50)))
+
+
+@click.command("export")
+@_PROJECT
+@_ALL
+@_DB
+@click.option(
+    "--repo-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Use this checkout of the shared repository instead of cloning it.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be exported; write nothing.")
+@click.option(
+    "--redact", is_flag=True, help="Replace detected secrets with [REDACTED:<rule>] instead of refusing."
+)
+@click.option("--no-push", is_flag=True, help="Commit in --repo-dir but do not push.")
+def export(
+    project: str | None,
+    all_projects: bool,
+    db_path: Path | None,
+    repo_dir: Path | None,
+    dry_run: bool,
+    redact: bool,
+    no_push: bool,
+) -> None:
+    """Export filtered observations to the shared repository."""
+    from memsync.exporter import describe_plan, plan_export, publish_export
+
+    config = load_config()
+    for name in select_projects(config, project, all_projects):
+        settings = config.project(name)
+        plan = plan_export(
+            settings,
+            dev=config.dev_name,
+            db_path=db_path or config.db_path,
+            now_millis=_now_millis(),
+            redact=redact,
+        )
+        if dry_run:
+            click.echo("\n".join(describe_plan(plan)))
+            click.echo("(dry run: nothing written)")
+            continue
+        if plan.filters.empty or not plan.count:
+            click.echo(
+                f"{name}: nothing to export ({plan.count} of {plan.total_in_project} observations "
+                "match the filters; see: mem-sync preview)"
+            )
+            continue
+        result = publish_export(plan, settings.remote, repo_dir, push=not no_push)
+        verb = "pushed to" if result.pushed else "committed in"
+        if result.pull_request_url:
+            verb = "pull request"
+        click.echo(f"{name}: exported {result.count} observations -> {result.path}, {verb} {result.target}")

@@ -1,0 +1,97 @@
+"""``import``: the team's merged observations into this developer's claude-mem database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from memsync.config import load_config, select_projects, state_dir
+from memsync.errors import UsageError
+
+
+@click.command("import")
+@click.option("--project", help="Configured project to import (default: the only enabled one).")
+@click.option("--all", "all_projects", is_flag=True, help="Every enabled project.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="claude-mem's database (default: global.claudeMemDbPath).",
+)
+@click.option(
+    "--repo-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Read merged/<project>/latest.json from this checkout instead of cloning.",
+)
+@click.option(
+    "--file",
+    "merged_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Import this merged file directly (one project).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be added; write nothing.")
+@click.option("--no-backup", is_flag=True, help="Skip the database backup taken before writing.")
+@click.option(
+    "--force", is_flag=True, help="Re-check a merged file already imported (duplicates are still skipped)."
+)
+def import_(
+    project: str | None,
+    all_projects: bool,
+    db_path: Path | None,
+    repo_dir: Path | None,
+    merged_file: Path | None,
+    dry_run: bool,
+    no_backup: bool,
+    force: bool,
+) -> None:
+    """Import the team's merged observations into claude-mem's database."""
+    from memsync.exporter import shared_checkout
+    from memsync.importer import ImportReport, import_merged
+
+    config = load_config()
+    names = select_projects(config, project, all_projects)
+    if merged_file is not None and len(names) != 1:
+        raise UsageError("--file imports one project: pass --project NAME with it")
+    database = db_path or config.db_path
+
+    def run(name: str, path: Path) -> ImportReport:
+        settings = config.project(name)
+        return import_merged(
+            path,
+            project=name,
+            mem_project=settings.mem_project,
+            db_path=database,
+            state_dir=state_dir(),
+            dry_run=dry_run,
+            backup=not no_backup,
+            force=force,
+        )
+
+    for name in names:
+        if merged_file is not None:
+            report = run(name, merged_file)
+        else:
+            with shared_checkout(config.project(name).remote, repo_dir, need_git=False) as checkout:
+                report = run(name, checkout.path / "merged" / name / "latest.json")
+        click.echo(_describe(report))
+
+
+def _describe(report) -> str:  # noqa: ANN001 - ImportReport, imported lazily
+    if report.already_imported:
+        return (
+            f"{report.project}: this merged file was already imported into the database "
+            "(nothing to do; --force re-checks it)"
+        )
+    if report.dry_run:
+        return (
+            f"{report.project}: would add {report.added} of {report.in_file} observations "
+            f"({report.skipped_existing} already present); dry run, nothing written"
+        )
+    line = (
+        f"{report.project}: added {report.added} of {report.in_file} observations "
+        f"({report.skipped_existing} already present, {report.sessions_created} sessions created)"
+    )
+    if report.backup is not None:
+        line += f"; backup: {report.backup}"
+    return line

@@ -1,0 +1,454 @@
+"""Export: claude-mem rows -> filter -> secret gate -> contributions/<project>/<dev>/<stamp>.json -> git.
+
+The filter and the document are pure; the database read, the checkout and the push are at the
+edges. Rows travel with every column exactly as claude-mem stored them (epochs in
+milliseconds, arrays as JSON text), so a newer claude-mem's columns reach the merge untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memsync import __version__
+from memsync import git as gitops
+from memsync.atomic import atomic_write_bytes
+from memsync.claude_mem import (
+    open_read_only,
+    project_counts,
+    read_observation_heads,
+    read_observations_by_id,
+    read_schema,
+)
+from memsync.config import ExportFilters, ProjectConfig, RemoteConfig
+from memsync.errors import DatabaseError, GitError, PushRejected, RepoError
+from memsync.model import build_envelope, dump_document, iso_from_millis, stamp_from_millis, to_millis
+from memsync.safety.names import check_safe_name
+
+MAX_PUSH_ATTEMPTS = 3
+
+
+# --- the pure part -----------------------------------------------------------------------
+
+
+def matches_filter(
+    type_: str | None, title: str | None, narrative: str | None, text: str | None, filters: ExportFilters
+) -> bool:
+    """types OR keywords (case-insensitive) OR tags (case-sensitive, e.g. ``#shared``) over
+    title, narrative and text. All filters empty matches nothing: sharing is opt-in."""
+    if type_ in filters.types:
+        return True
+    if not (filters.keywords or filters.tags):
+        return False
+    haystack = " ".join(part for part in (title, narrative, text) if part)
+    if filters.tags and any(tag in haystack for tag in filters.tags):
+        return True
+    if filters.keywords:
+        lowered = haystack.lower()
+        return any(keyword.lower() in lowered for keyword in filters.keywords)
+    return False
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    project: str  # folder name in the shared repo
+    mem_project: str  # claude-mem's project column
+    dev: str
+    observations: list[dict[str, Any]]
+    total_in_project: int
+    filters: ExportFilters
+    now_millis: int
+    document: bytes
+
+    @property
+    def count(self) -> int:
+        return len(self.observations)
+
+    @property
+    def relative_path(self) -> str:
+        return f"contributions/{self.project}/{self.dev}/{stamp_from_millis(self.now_millis)}.json"
+
+    @property
+    def type_counts(self) -> list[tuple[str, int]]:
+        counts = Counter(str(obs.get("type")) for obs in self.observations)
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    @property
+    def date_range(self) -> tuple[str, str] | None:
+        epochs = [
+            to_millis(int(obs["created_at_epoch"]))
+            for obs in self.observations
+            if isinstance(obs.get("created_at_epoch"), int)
+        ]
+        if not epochs:
+            return None
+        return iso_from_millis(min(epochs))[:10], iso_from_millis(max(epochs))[:10]
+
+
+def build_document(
+    observations: list[dict[str, Any]], *, project: str, dev: str, filters: ExportFilters, now_millis: int
+) -> bytes:
+    doc = build_envelope(
+        project=project,
+        exported_by=dev,
+        now_millis=now_millis,
+        observations=observations,
+        package_version=__version__,
+        filters=filters.to_dict(),
+    )
+    return dump_document(doc)
+
+
+# --- reading the database ----------------------------------------------------------------
+
+
+def plan_export(
+    project: ProjectConfig, *, dev: str, db_path: Path, now_millis: int, redact: bool = False
+) -> ExportPlan:
+    """Read, filter and gate; raises ``SecretsFound`` unless ``redact``. Writes nothing."""
+    check_safe_name(project.name, "project")
+    check_safe_name(dev, "developer")
+    conn = open_read_only(db_path)
+    try:
+        read_schema(conn, db_path)
+        heads = read_observation_heads(conn, project.mem_project, db_path)
+        if not heads:
+            raise DatabaseError(_unknown_project_message(project, project_counts(conn), db_path))
+        wanted = [row[0] for row in heads if matches_filter(row[1], row[2], row[3], row[4], project.export)]
+        observations = read_observations_by_id(conn, wanted, db_path)
+    finally:
+        conn.close()
+    if observations:
+        observations = _gate(observations, redact=redact)
+    document = build_document(
+        observations, project=project.name, dev=dev, filters=project.export, now_millis=now_millis
+    )
+    return ExportPlan(
+        project=project.name,
+        mem_project=project.mem_project,
+        dev=dev,
+        observations=observations,
+        total_in_project=len(heads),
+        filters=project.export,
+        now_millis=now_millis,
+        document=document,
+    )
+
+
+def _gate(observations: list[dict[str, Any]], *, redact: bool) -> list[dict[str, Any]]:
+    # The scanner is loaded only when there is something to scan (it pulls in hyperscan).
+    from memsync.safety.secrets import gate_export
+
+    return gate_export(observations, redact=redact)
+
+
+def _unknown_project_message(project: ProjectConfig, counts: list[tuple[str, int]], db_path: Path) -> str:
+    if not counts:
+        return (
+            f"claude-mem's database {db_path} holds no observations yet; "
+            "use Claude Code with claude-mem for a while, then export"
+        )
+    shown = ", ".join(f"{name} ({count})" for name, count in counts[:20])
+    more = f" and {len(counts) - 20} more" if len(counts) > 20 else ""
+    return (
+        f"no observations for claude-mem project {project.mem_project!r} in {db_path}; "
+        f"projects there: {shown}{more}; set it with: mem-sync update-project "
+        f"--project {project.name} --mem-project NAME"
+    )
+
+
+# --- the shared repository checkout ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkout:
+    path: Path
+    branch: str
+    remote: str | None  # None: a local checkout without an origin; commit only
+    url: str
+    temporary: bool = False  # our own shallow fetch, safe to reset; else the user's checkout
+
+
+@contextlib.contextmanager
+def shared_checkout(
+    remote: RemoteConfig, repo_dir: Path | None, *, need_git: bool = True
+) -> Iterator[Checkout]:
+    """``--repo-dir`` as given, or a shallow fetch of the configured branch into a temp dir."""
+    if repo_dir is not None:
+        yield _existing_checkout(remote, repo_dir, need_git=need_git)
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="mem-sync-"))
+    try:
+        yield _fetch_branch(remote.clone_url, remote.branch, tmp / "repo")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _existing_checkout(remote: RemoteConfig, repo_dir: Path, *, need_git: bool) -> Checkout:
+    if not repo_dir.is_dir():
+        raise RepoError(f"--repo-dir {repo_dir} is not a directory; pass a checkout of the shared repository")
+    if not gitops.is_repository(repo_dir):
+        if need_git:
+            raise RepoError(
+                f"--repo-dir {repo_dir} is not a git checkout; clone the shared repository there first"
+            )
+        return Checkout(path=repo_dir, branch=remote.branch, remote=None, url=str(repo_dir))
+    branch = gitops.run_git(
+        ["symbolic-ref", "--quiet", "--short", "HEAD"], repo_dir, check=False
+    ).stdout.strip()
+    has_origin = gitops.run_git(["remote", "get-url", "origin"], repo_dir, check=False)
+    return Checkout(
+        path=repo_dir,
+        branch=branch or remote.branch,
+        remote="origin" if has_origin.returncode == 0 else None,
+        url=gitops.scrub(has_origin.stdout.strip()) if has_origin.returncode == 0 else str(repo_dir),
+    )
+
+
+def _fetch_branch(url: str, branch: str, dest: Path) -> Checkout:
+    gitops.run_git(["init", "--quiet", str(dest)], None)
+    gitops.run_git(["remote", "add", "origin", url], dest)
+    heads = gitops.run_git(["ls-remote", "--heads", "origin", branch], dest, check=False)
+    if heads.returncode != 0:
+        detail = gitops.scrub(
+            (heads.stderr or heads.stdout).strip().splitlines()[-1:][0]
+            if (heads.stderr or heads.stdout).strip()
+            else "no answer"
+        )
+        raise RepoError(
+            f"cannot reach the shared repository {gitops.scrub(url)} ({detail}); check the "
+            "project's remote.url / remote.repo, your network and your git credentials"
+        )
+    if heads.stdout.strip():
+        gitops.run_git(
+            [
+                "fetch",
+                "--quiet",
+                "--depth",
+                "1",
+                "origin",
+                f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
+            ],
+            dest,
+        )
+        gitops.run_git(["checkout", "--quiet", "-B", branch, f"origin/{branch}"], dest)
+    else:
+        # A brand-new shared repository: our commit starts the branch.
+        gitops.run_git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], dest)
+    return Checkout(path=dest, branch=branch, remote="origin", url=gitops.scrub(url), temporary=True)
+
+
+# --- writing and publishing --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str  # repo-relative contribution file
+    count: int
+    committed: bool
+    pushed: bool
+    target: str  # where it went: "<url> <branch>", a PR URL, or the local checkout
+    pull_request_url: str | None = None
+
+
+def _free_relative_path(plan: ExportPlan, root: Path) -> tuple[str, int]:
+    """The stamp has one-second resolution; a second export in the same second takes the next one."""
+    millis = plan.now_millis
+    while True:
+        relative = f"contributions/{plan.project}/{plan.dev}/{stamp_from_millis(millis)}.json"
+        if not (root / relative).exists():
+            return relative, millis
+        millis += 1000
+
+
+def publish_export(
+    plan: ExportPlan, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True
+) -> ExportResult:
+    """Write the file, commit it as the developer, and push (or open a PR when autoMerge is false)."""
+    with shared_checkout(remote, repo_dir) as checkout:
+        relative, _ = _free_relative_path(plan, checkout.path)
+        identity = gitops.Identity(name=plan.dev, email=_email_for(checkout.path, plan.dev))
+        message = f"mem-sync: export {plan.count} observations from {plan.dev} ({plan.project})"
+
+        def write_and_commit() -> bool:
+            atomic_write_bytes(checkout.path / relative, plan.document)
+            return gitops.commit_paths(checkout.path, [relative], message, identity)
+
+        if not remote.auto_merge and checkout.remote:
+            return _export_by_pull_request(plan, remote, checkout, relative, write_and_commit, push=push)
+        committed = write_and_commit()
+        if not push or checkout.remote is None:
+            where = (
+                str(checkout.path) if checkout.remote is None else f"{checkout.url} (not pushed: --no-push)"
+            )
+            return ExportResult(relative, plan.count, committed, False, where)
+
+        def on_rejected() -> None:
+            # Someone pushed first. Our change is one new file: start again from their tip.
+            _refetch(checkout)
+            if checkout.temporary:
+                write_and_commit()
+
+        _push_with_retry(checkout, checkout.branch, on_rejected)
+        return ExportResult(relative, plan.count, committed, True, f"{checkout.url} {checkout.branch}")
+
+
+def _export_by_pull_request(
+    plan: ExportPlan,
+    remote: RemoteConfig,
+    checkout: Checkout,
+    relative: str,
+    write_and_commit: Callable[[], bool],
+    *,
+    push: bool,
+) -> ExportResult:
+    branch = f"mem-sync/export/{plan.dev}/{plan.project}/{stamp_from_millis(plan.now_millis)}"
+    gitops.run_git(["checkout", "--quiet", "-B", branch], checkout.path)
+    try:
+        return _commit_and_open(plan, remote, checkout, relative, branch, write_and_commit, push=push)
+    finally:
+        if not checkout.temporary:
+            gitops.run_git(["checkout", "--quiet", checkout.branch], checkout.path, check=False)
+
+
+def _commit_and_open(
+    plan: ExportPlan,
+    remote: RemoteConfig,
+    checkout: Checkout,
+    relative: str,
+    branch: str,
+    write_and_commit: Callable[[], bool],
+    *,
+    push: bool,
+) -> ExportResult:
+    committed = write_and_commit()
+    if not push:
+        return ExportResult(relative, plan.count, committed, False, f"{checkout.url} {branch} (not pushed)")
+    title = f"mem-sync: {plan.dev} export for {plan.project} ({plan.count} observations)"
+    body = (
+        f"{plan.count} observations exported by {plan.dev} for {plan.project} "
+        f"at {iso_from_millis(plan.now_millis)}.\n\nFile: `{relative}`\n"
+    )
+    try:
+        from memsync.publish import open_pull_request
+    except ImportError:
+        open_pull_request = None
+    if open_pull_request is None:
+        gitops.push(checkout.path, checkout.remote or "origin", f"HEAD:refs/heads/{branch}")
+        return ExportResult(
+            relative,
+            plan.count,
+            committed,
+            True,
+            f"{checkout.url} {branch} (open a pull request into {checkout.branch})",
+        )
+    result = open_pull_request(
+        checkout.path,
+        branch=branch,
+        base=remote.branch,
+        title=title,
+        body=body,
+        provider=remote.type,
+        remote=checkout.remote or "origin",
+    )
+    return ExportResult(
+        relative,
+        plan.count,
+        committed,
+        True,
+        result.url or f"{checkout.url} {branch}",
+        pull_request_url=result.url,
+    )
+
+
+def _refetch(checkout: Checkout) -> None:
+    remote = checkout.remote or "origin"
+    refspec = f"+refs/heads/{checkout.branch}:refs/remotes/{remote}/{checkout.branch}"
+    if checkout.temporary:
+        gitops.run_git(["fetch", "--quiet", "--depth", "1", remote, refspec], checkout.path)
+        gitops.run_git(["reset", "--quiet", "--hard", f"{remote}/{checkout.branch}"], checkout.path)
+    else:
+        # The developer's own checkout: keep their history, replay local commits on top.
+        gitops.run_git(["fetch", "--quiet", remote, refspec], checkout.path)
+        gitops.run_git(["rebase", "--quiet", f"{remote}/{checkout.branch}"], checkout.path)
+
+
+def _push_with_retry(checkout: Checkout, branch: str, on_rejected: Callable[[], None]) -> int:
+    shared = getattr(gitops, "push_with_retry", None)
+    if shared is not None:
+        return shared(
+            checkout.path,
+            checkout.remote or "origin",
+            branch,
+            on_rejected=on_rejected,
+            attempts=MAX_PUSH_ATTEMPTS,
+        )
+    for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
+        result = gitops.run_git(
+            ["push", "--quiet", checkout.remote or "origin", f"HEAD:refs/heads/{branch}"],
+            checkout.path,
+            check=False,
+        )
+        if result.returncode == 0:
+            return attempt
+        output = result.stderr + result.stdout
+        if not any(word in output for word in ("rejected", "fetch first", "non-fast-forward")):
+            last = gitops.scrub(output.strip().splitlines()[-1] if output.strip() else "no output")
+            raise GitError(
+                f"git push to {checkout.url} failed: {last}; check your push access to the shared repository"
+            )
+        if attempt < MAX_PUSH_ATTEMPTS:
+            on_rejected()
+    raise PushRejected(
+        f"the shared repository's {branch} kept moving ({MAX_PUSH_ATTEMPTS} push attempts); "
+        "run the export again"
+    )
+
+
+def _email_for(repo: Path, dev: str) -> str:
+    configured = gitops.run_git(["config", "user.email"], repo, check=False).stdout.strip()
+    return configured or f"{dev}@users.noreply.mem-sync.local"
+
+
+def describe_plan(plan: ExportPlan, *, limit: int | None = 50) -> list[str]:
+    """Lines for ``preview`` and ``export --dry-run``: count, types, dates, titles, size."""
+    lines = [
+        f"{plan.project}: {plan.count} of {plan.total_in_project} observations in claude-mem project "
+        f"{plan.mem_project!r} match the export filters"
+    ]
+    if plan.filters.empty:
+        lines.append(
+            "  no filters configured (types, keywords, tags all empty): nothing is shared; "
+            f"set them with: mem-sync update-project --project {plan.project} --types decision,bugfix"
+        )
+        return lines
+    if not plan.count:
+        return lines
+    lines.append("  types: " + ", ".join(f"{kind} {count}" for kind, count in plan.type_counts))
+    dates = plan.date_range
+    if dates:
+        lines.append(f"  dates: {dates[0]} .. {dates[1]}")
+    lines.append(f"  size:  {_human_size(len(plan.document))} -> {plan.relative_path}")
+    shown: Sequence[dict[str, Any]] = plan.observations if limit is None else plan.observations[:limit]
+    for obs in shown:
+        epoch = obs.get("created_at_epoch")
+        day = iso_from_millis(to_millis(epoch))[:10] if isinstance(epoch, int) else "?"
+        title = obs.get("title") or "(untitled)"
+        lines.append(f"  {day}  {str(obs.get('type')):<14} {title}")
+    if limit is not None and plan.count > limit:
+        lines.append(f"  ... and {plan.count - limit} more (--all-titles shows every one)")
+    return lines
+
+
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"

@@ -1,0 +1,258 @@
+"""Import: merged/<project>/latest.json -> claude-mem's database, once, without duplicates.
+
+Everything that can fail on bad input (JSON, envelope, each observation) is checked before the
+database is touched; then the DB is backed up and the new rows go in as one short write
+transaction (see ``claude_mem.insert_rows``). A log of imported file hashes beside the config
+makes a repeated import of the same merged file a no-op before the database is even opened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from memsync.atomic import atomic_write_bytes
+from memsync.claude_mem import (
+    LOCAL_ONLY_COLUMNS,
+    Column,
+    backup_database,
+    existing_keys,
+    insert_rows,
+    open_read_only,
+    open_read_write,
+    read_schema,
+)
+from memsync.errors import QuarantineReason, RepoError
+from memsync.model import (
+    ARRAY_FIELDS,
+    FORMAT_VERSION,
+    CompositeKey,
+    check_envelope,
+    check_observation,
+    composite_key,
+    iso_from_millis,
+    parse_string_list,
+    stamp_from_millis,
+)
+
+# Beyond the exporter-local columns: which of the exporter's projects a row was folded into
+# means nothing in another developer's database.
+_NOT_IMPORTED = LOCAL_ONLY_COLUMNS | {"merged_into_project"}
+BACKUPS_KEPT = 3
+LOG_NAME = "import-log.json"
+
+
+@dataclass(frozen=True)
+class MergedFile:
+    path: Path
+    sha256: str
+    observations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    project: str
+    source: Path
+    in_file: int
+    added: int
+    skipped_existing: int
+    sessions_created: int
+    already_imported: bool = False
+    dry_run: bool = False
+    backup: Path | None = None
+
+
+# --- reading and checking the merged file ------------------------------------------------
+
+
+def read_merged_file(path: Path, project: str) -> MergedFile:
+    """Parse and check the whole file; any problem refuses all of it (never half-read)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RepoError(
+            f"{path} does not exist: nothing merged yet for project {project!r}; "
+            "wait for the merge bot (ci-merge) to run after an export"
+        ) from None
+    except OSError as error:
+        raise RepoError(f"cannot read {path} ({error.strerror})") from None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise RepoError(
+            f"{path} is not valid JSON ({error}); restore it from the shared repository's history "
+            "or re-run ci-merge"
+        ) from None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if type(version) is int and version > FORMAT_VERSION:
+        raise RepoError(
+            f"{path} uses format version {version}, newer than this mem-sync reads (version "
+            f"{FORMAT_VERSION}); upgrade mem-sync (pip install -U mem-sync) and import again"
+        )
+    try:
+        check_envelope(doc, project=project, dev=None)
+        for index, obs in enumerate(doc["observations"]):
+            check_observation(obs, index)
+    except QuarantineReason as reason:
+        raise RepoError(f"{path} is not a valid merged file: {reason}; nothing was imported") from None
+    return MergedFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), observations=doc["observations"])
+
+
+# --- the pure part: merged observations -> rows for this database ------------------------
+
+
+def prepare_rows(
+    observations: list[dict[str, Any]], *, mem_project: str, columns: dict[str, Column]
+) -> tuple[list[dict[str, Any]], list[CompositeKey]]:
+    """Rows ready to insert, and their composite keys; the first of equal keys wins.
+
+    Only columns the target table has are kept (so a newer claude-mem's columns travel when
+    both sides have them); the project becomes this developer's claude-mem project; epochs
+    become milliseconds with their ISO text; arrays become JSON arrays, the only shape
+    claude-mem's own ``json_each`` queries accept.
+    """
+    rows: list[dict[str, Any]] = []
+    keys: list[CompositeKey] = []
+    seen: set[CompositeKey] = set()
+    for obs in observations:
+        key = composite_key(obs)
+        if key in seen:
+            continue
+        seen.add(key)
+        row: dict[str, Any] = {}
+        for name, value in obs.items():
+            if name not in columns or name in _NOT_IMPORTED:
+                continue
+            if name in ARRAY_FIELDS:
+                value = None if value is None else orjson.dumps(parse_string_list(value)).decode()
+            elif isinstance(value, (list, dict)):
+                value = orjson.dumps(value).decode()
+            elif isinstance(value, bool):
+                value = int(value)
+            row[name] = value
+        millis = key[2]
+        row["project"] = mem_project
+        row["created_at_epoch"] = millis
+        row["created_at"] = iso_from_millis(millis)
+        rows.append(row)
+        keys.append(key)
+    return rows, keys
+
+
+# --- the import log ----------------------------------------------------------------------
+
+
+def _log_key(db_path: Path, project: str) -> str:
+    return f"{db_path.resolve()}::{project}"
+
+
+def _read_log(log_path: Path) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(log_path.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        # A lost or damaged log only costs a re-check: dedup still prevents duplicates.
+        return {"version": 1, "imports": {}}
+    if not isinstance(doc, dict) or not isinstance(doc.get("imports"), dict):
+        return {"version": 1, "imports": {}}
+    return doc
+
+
+def already_imported(log_path: Path, db_path: Path, project: str, sha256: str) -> bool:
+    entry = _read_log(log_path)["imports"].get(_log_key(db_path, project))
+    return isinstance(entry, dict) and entry.get("sha256") == sha256
+
+
+def record_import(
+    log_path: Path, db_path: Path, project: str, merged: MergedFile, added: int, now_millis: int
+) -> None:
+    doc = _read_log(log_path)
+    doc["imports"][_log_key(db_path, project)] = {
+        "sha256": merged.sha256,
+        "importedAt": iso_from_millis(now_millis),
+        "added": added,
+        "inFile": len(merged.observations),
+    }
+    atomic_write_bytes(log_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+
+
+# --- the whole import --------------------------------------------------------------------
+
+
+def import_merged(
+    merged_path: Path,
+    *,
+    project: str,
+    mem_project: str,
+    db_path: Path,
+    state_dir: Path,
+    dry_run: bool = False,
+    backup: bool = True,
+    force: bool = False,
+    now_millis: int | None = None,
+) -> ImportReport:
+    now_millis = now_millis if now_millis is not None else time.time_ns() // 1_000_000
+    merged = read_merged_file(merged_path, project)
+    log_path = state_dir / LOG_NAME
+    if not force and already_imported(log_path, db_path, project, merged.sha256):
+        return ImportReport(
+            project,
+            merged_path,
+            len(merged.observations),
+            0,
+            len(merged.observations),
+            0,
+            already_imported=True,
+            dry_run=dry_run,
+        )
+    if dry_run:
+        conn = open_read_only(db_path)
+    else:
+        conn = open_read_write(db_path)
+    try:
+        schema = read_schema(conn, db_path, for_import=True)
+        rows, keys = prepare_rows(
+            merged.observations, mem_project=mem_project, columns=schema.observation_columns
+        )
+        present = existing_keys(conn, {key[0] for key in keys})
+        new_count = sum(1 for key in keys if key not in present)
+        if dry_run or new_count == 0:
+            if not dry_run:
+                record_import(log_path, db_path, project, merged, 0, now_millis)
+            return ImportReport(
+                project,
+                merged_path,
+                len(merged.observations),
+                new_count if dry_run else 0,
+                len(rows) - new_count,
+                0,
+                dry_run=dry_run,
+            )
+        backup_path = None
+        if backup:
+            backup_path = state_dir / "backups" / f"claude-mem.{stamp_from_millis(now_millis)}.db"
+            backup_database(conn, backup_path, db_path)
+            _prune_backups(backup_path.parent)
+        result = insert_rows(conn, rows, keys, mem_project, db_path)
+    finally:
+        conn.close()
+    record_import(log_path, db_path, project, merged, result.added, now_millis)
+    return ImportReport(
+        project,
+        merged_path,
+        len(merged.observations),
+        result.added,
+        len(merged.observations) - result.added,
+        result.sessions_created,
+        backup=backup_path,
+    )
+
+
+def _prune_backups(folder: Path) -> None:
+    backups = sorted(folder.glob("claude-mem.*.db"))
+    for old in backups[:-BACKUPS_KEPT]:
+        old.unlink(missing_ok=True)
