@@ -1,0 +1,177 @@
+"""``mem-sync setup-repo``: scaffold a shared memory repository with CI for one forge.
+
+Safe to run again: a file that already holds what setup-repo would write is left alone, a
+file the user changed is skipped (and reported) unless ``--force``, and only setup-repo's own
+files are ever committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from memsync.atomic import atomic_write_bytes
+from memsync.errors import MemSyncError, UsageError
+from memsync.git import Identity, is_repository, run_git
+
+PROVIDERS = ("github", "gitlab", "bitbucket")
+
+# provider -> (file in memsync/scaffold/ci/, where the forge looks for it in the repository)
+CI_TEMPLATES: dict[str, tuple[str, str]] = {
+    "github": ("github/merge-memories.yml", ".github/workflows/merge-memories.yml"),
+    "gitlab": ("gitlab/gitlab-ci.yml", ".gitlab-ci.yml"),
+    "bitbucket": ("bitbucket/bitbucket-pipelines.yml", "bitbucket-pipelines.yml"),
+}
+KEEP_DIRS = ("contributions", "merged", "profiles")
+COMMIT_MESSAGE = "Set up the shared memory repository (mem-sync setup-repo)"
+
+
+@dataclass(frozen=True)
+class ScaffoldFile:
+    path: str  # repository-relative, posix
+    content: bytes
+
+
+@dataclass
+class SetupResult:
+    initialized: bool = False
+    created: list[str] = field(default_factory=list)
+    overwritten: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # differ from the scaffold: the user's edits
+    refused: list[str] = field(default_factory=list)  # symlinks or directories in the way
+    commit: str | None = None
+
+
+def scaffold_files(provider: str) -> list[ScaffoldFile]:
+    """Everything setup-repo writes for ``provider``, in a stable order."""
+    if provider not in PROVIDERS:
+        raise UsageError(f"unknown provider '{provider}'; use one of: {', '.join(PROVIDERS)}")
+    package = resources.files("memsync")
+    source, target = CI_TEMPLATES[provider]
+    files = [ScaffoldFile(f"{name}/.gitkeep", b"") for name in KEEP_DIRS]
+    files.append(ScaffoldFile(target, package.joinpath("scaffold", "ci", source).read_bytes()))
+    files.append(ScaffoldFile(".gitignore", package.joinpath("scaffold", "gitignore").read_bytes()))
+    files.append(ScaffoldFile("README.md", _render_readme(provider).encode("utf-8")))
+    return files
+
+
+def _render_readme(provider: str) -> str:
+    import jinja2  # only setup-repo and the action render documents; keep --help fast
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("memsync", "templates"),
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # Markdown, not HTML
+    )
+    return env.get_template("shared_repo_readme.md.j2").render(provider=provider)
+
+
+def setup_repository(directory: Path, provider: str, *, force: bool = False) -> SetupResult:
+    """Create or complete the shared repository at ``directory`` and commit setup-repo's files."""
+    files = scaffold_files(provider)
+    directory = directory.resolve()
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a directory; pick another path")
+    directory.mkdir(parents=True, exist_ok=True)
+    result = SetupResult()
+    if is_repository(directory):
+        top = Path(run_git(["rev-parse", "--show-toplevel"], directory).stdout.strip()).resolve()
+        if top != directory:
+            raise UsageError(
+                f"{directory} is inside the git repository {top}; CI files only work at a "
+                f"repository's top level, so run setup-repo on {top} or on a new directory"
+            )
+    else:
+        run_git(["init", "--quiet", "--initial-branch=main"], directory)
+        result.initialized = True
+
+    for item in files:
+        _place(directory, item, force=force, result=result)
+    result.commit = _commit_own_files(directory, result)
+    return result
+
+
+def _place(root: Path, item: ScaffoldFile, *, force: bool, result: SetupResult) -> None:
+    target = root / item.path
+    # A symlink anywhere on the way could send the write outside the repository.
+    for part in [*reversed(target.relative_to(root).parents), Path(item.path)]:
+        candidate = root / part
+        if part != Path(".") and candidate.is_symlink():
+            result.refused.append(item.path)
+            return
+    if target.is_dir():
+        result.refused.append(item.path)
+        return
+    if target.exists():
+        if target.read_bytes() == item.content:
+            result.unchanged.append(item.path)
+            return
+        if not force:
+            result.skipped.append(item.path)
+            return
+        atomic_write_bytes(target, item.content)
+        result.overwritten.append(item.path)
+        return
+    atomic_write_bytes(target, item.content)
+    result.created.append(item.path)
+
+
+def _commit_own_files(root: Path, result: SetupResult) -> str | None:
+    # Only files that now hold the scaffold's bytes; a skipped file holds the user's work.
+    ours = [*result.created, *result.overwritten, *result.unchanged]
+    if not ours:
+        return None
+    status = run_git(["status", "--porcelain", "--untracked-files=all", "--", *ours], root)
+    if not status.stdout.strip():
+        return None
+    run_git(["add", "--", *ours], root)
+    # A pathspec commit leaves anything the user had staged out of setup-repo's commit.
+    run_git([*_identity_args(root), "commit", "--quiet", "-m", COMMIT_MESSAGE, "--", *ours], root)
+    return run_git(["rev-parse", "HEAD"], root).stdout.strip()
+
+
+def _identity_args(root: Path) -> list[str]:
+    """Commit as the user when git knows who they are, else as the mem-sync bot."""
+    fallback = Identity()
+    args: list[str] = []
+    for key, value in (("user.name", fallback.name), ("user.email", fallback.email)):
+        if run_git(["config", key], root, check=False).returncode != 0:
+            args += ["-c", f"{key}={value}"]
+    return args
+
+
+@click.command("setup-repo")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--provider", type=click.Choice(PROVIDERS), required=True,
+              help="Forge whose CI runs the merge job.")
+@click.option("--force", is_flag=True,
+              help="Overwrite scaffold files you changed (they are skipped otherwise).")
+def setup_repo(directory: Path, provider: str, force: bool) -> int:
+    """Scaffold a shared memory repository in DIRECTORY with CI for your forge."""
+    try:
+        result = setup_repository(directory, provider, force=force)
+    except OSError as error:
+        raise MemSyncError(f"cannot write the repository at {directory}: {error.strerror}; "
+                           f"check the path and its permissions") from None
+    if result.initialized:
+        click.echo(f"initialized a git repository in {directory}")
+    for label, paths in (("created", result.created), ("overwrote", result.overwritten),
+                         ("unchanged", result.unchanged)):
+        for path in paths:
+            click.echo(f"{label:>10}  {path}")
+    for path in result.skipped:
+        click.echo(f"{'skipped':>10}  {path}  (you changed it; --force overwrites it)")
+    for path in result.refused:
+        click.echo(f"{'refused':>10}  {path}  (a symlink or directory is in the way)")
+    if result.commit:
+        click.echo(f"committed {result.commit[:12]}: {COMMIT_MESSAGE}")
+    else:
+        click.echo("nothing to commit")
+    target = CI_TEMPLATES[provider][1]
+    click.echo(f"next: edit `your-org` in {target}, push the repository, see its README.md")
+    return 0
