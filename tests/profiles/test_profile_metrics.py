@@ -116,7 +116,7 @@ def test_team_concepts_flag_concepts_one_person_holds(team: Path) -> None:
 # --- edge cases on the pure functions --------------------------------------------------------
 
 def _profile(observations: list[dict], others: dict[str, list[dict]] | None = None) -> dict:
-    per_dev = {"solo": metrics.dedup_observations(observations), **(others or {})}
+    per_dev = {"solo": metrics.dev_facts(observations), **(others or {})}
     team = metrics.team_stats(per_dev)
     return metrics.developer_profile("solo", "demo", per_dev["solo"], team, set(), now_millis=NOW_MILLIS)
 
@@ -157,7 +157,7 @@ def test_empty_concepts_give_empty_map_and_zero_coverage() -> None:
 
 
 def test_no_observations_give_zeros_not_errors() -> None:
-    team = metrics.team_stats({"other": [observation("x")]})
+    team = metrics.team_stats({"other": metrics.dev_facts([observation("x")])})
     profile = metrics.developer_profile("solo", "demo", [], team, set(), now_millis=NOW_MILLIS)
     assert profile["survivalRate"] == {"exported": 0, "survived": 0, "rate": 0.0}
     assert profile["temporalPattern"]["consistency"] == 0.0

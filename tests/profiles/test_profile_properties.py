@@ -45,9 +45,9 @@ teams = st.dictionaries(
 
 
 def _profiles(team_obs: dict[str, list[dict]], anonymize: bool = True) -> tuple[metrics.TeamStats, dict]:
-    per_dev = {dev: metrics.dedup_observations(obs) for dev, obs in team_obs.items()}
+    per_dev = {dev: metrics.dev_facts(obs) for dev, obs in team_obs.items()}
     team = metrics.team_stats(per_dev)
-    merged = {metrics.composite_key(o) for obs in per_dev.values() for o in obs[::2]}
+    merged = {o.key for obs in per_dev.values() for o in obs[::2]}
     return team, {
         dev: metrics.developer_profile(dev, "demo", obs, team, merged, now_millis=NOW, anonymize=anonymize)
         for dev, obs in per_dev.items()

@@ -50,7 +50,7 @@ class ProjectInputs:
     """A project's readable contributions, per developer, and the keys of its merged set."""
 
     project: str
-    dev_observations: dict[str, list[Observation]]  # sorted by dev; each deduplicated by composite key
+    dev_observations: dict[str, list[metrics.ObservationFacts]]  # sorted by dev; deduplicated per dev
     merged_keys: frozenset[CompositeKey]
     newest_export_millis: int | None
 
@@ -66,19 +66,21 @@ def load_project(
     repo: Path, project: str, *, contributions_dir: str = "contributions", merged_dir: str = "merged"
 ) -> ProjectInputs:
     check_safe_name(project, "project")
-    per_dev: dict[str, list[Observation]] = {}
+    per_dev: dict[str, list[metrics.ObservationFacts]] = {}
     newest: int | None = None
     for dev_dir in _safe_subdirs(repo / contributions_dir / project):
-        observations: list[Observation] = []
+        # Parsed file by file into slim records, so a large project never holds every narrative.
+        by_key: dict[CompositeKey, metrics.ObservationFacts] = {}
         for path in _contribution_files(dev_dir):
             loaded = _read_contribution(path, project=project, dev=dev_dir.name)
             if loaded is None:
                 continue
-            exported_at, file_observations = loaded
-            observations.extend(file_observations)
+            exported_at, observations = loaded
+            for facts in map(metrics.observation_facts, observations):
+                by_key[facts.key] = facts  # files are in stamp order: the newest export wins
             newest = exported_at if newest is None else max(newest, exported_at)
-        if observations:
-            per_dev[dev_dir.name] = metrics.dedup_observations(observations)
+        if by_key:
+            per_dev[dev_dir.name] = list(by_key.values())
     return ProjectInputs(
         project=project,
         dev_observations=per_dev,

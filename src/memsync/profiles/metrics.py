@@ -1,7 +1,8 @@
 """The five per-developer metrics and the team aggregates, over plain observation dicts.
 
-Nothing here touches the filesystem or the clock: callers pass each developer's observations
-(already deduplicated by composite key), the merged set's keys and "now". Every output is
+Nothing here touches the filesystem or the clock: callers turn each developer's observations
+into ``ObservationFacts`` (``dev_facts``: parsed once, deduplicated by composite key) and pass
+them with the merged set's keys and "now". Every output is
 sorted by explicit keys and every float is rounded here, so equal inputs give equal bytes.
 
 Definitions that the reference tool leaves open are fixed here and documented in
@@ -22,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from memsync.model import CompositeKey, Observation, composite_key, iso_from_millis, to_millis
 from memsync.model import parse_string_list as _parse_string_list
@@ -116,14 +117,35 @@ def observation_day(obs: Observation) -> int | None:
     return day
 
 
-# --- deduplication ------------------------------------------------------------------------
+# --- one observation, read once -----------------------------------------------------------
 
-def dedup_observations(observations: Iterable[Observation]) -> list[Observation]:
-    """One observation per composite key; a later copy (a newer export) replaces an earlier one
-    in place, so the order of first appearance is kept."""
-    by_key: dict[CompositeKey, Observation] = {}
+class ObservationFacts(NamedTuple):
+    """What the metrics need from one observation, parsed once (narratives are not kept)."""
+
+    key: CompositeKey
+    type: str
+    concepts: tuple[str, ...]
+    files: tuple[str, ...]
+    day: int | None
+
+
+def observation_facts(obs: Observation) -> ObservationFacts:
+    return ObservationFacts(
+        key=composite_key(obs),
+        type=str(obs.get("type") or "unknown"),
+        concepts=observation_concepts(obs),
+        files=observation_files(obs),
+        day=observation_day(obs),
+    )
+
+
+def dev_facts(observations: Iterable[Observation]) -> list[ObservationFacts]:
+    """One record per composite key; a later copy (a newer export) replaces an earlier one in
+    place, so the order of first appearance is kept."""
+    by_key: dict[CompositeKey, ObservationFacts] = {}
     for obs in observations:
-        by_key[composite_key(obs)] = obs
+        facts = observation_facts(obs)
+        by_key[facts.key] = facts
     return list(by_key.values())
 
 
@@ -141,7 +163,7 @@ class TeamStats:
     monthly: Mapping[str, int] = field(default_factory=dict)
 
 
-def team_stats(dev_observations: Mapping[str, Sequence[Observation]]) -> TeamStats:
+def team_stats(dev_observations: Mapping[str, Sequence[ObservationFacts]]) -> TeamStats:
     """Aggregate every developer's (already deduplicated) observations.
 
     An observation two developers both exported counts once for the team, but both hold its
@@ -153,19 +175,18 @@ def team_stats(dev_observations: Mapping[str, Sequence[Observation]]) -> TeamSta
     holders: dict[str, set[str]] = {}
     monthly: Counter[str] = Counter()
     for dev in sorted(dev_observations):
-        for obs in dev_observations[dev]:
-            concepts = observation_concepts(obs)
-            for concept in concepts:
-                holders.setdefault(concept, set()).add(dev)
-            key = composite_key(obs)
-            if key in seen:
+        own_concepts: set[str] = set()
+        for facts in dev_observations[dev]:
+            own_concepts.update(facts.concepts)
+            if facts.key in seen:
                 continue
-            seen.add(key)
-            type_counts[str(obs.get("type") or "unknown")] += 1
-            concept_counts.update(concepts)
-            day = observation_day(obs)
-            if day is not None:
-                monthly[_day_labels(day)[1]] += 1
+            seen.add(facts.key)
+            type_counts[facts.type] += 1
+            concept_counts.update(facts.concepts)
+            if facts.day is not None:
+                monthly[_day_labels(facts.day)[1]] += 1
+        for concept in own_concepts:
+            holders.setdefault(concept, set()).add(dev)
     return TeamStats(
         devs=tuple(sorted(dev_observations)),
         total=len(seen),
@@ -178,8 +199,8 @@ def team_stats(dev_observations: Mapping[str, Sequence[Observation]]) -> TeamSta
 
 # --- the five metrics ---------------------------------------------------------------------
 
-def knowledge_spectrum(dev_obs: Sequence[Observation], team: TeamStats) -> dict[str, Any]:
-    counts = Counter(str(obs.get("type") or "unknown") for obs in dev_obs)
+def knowledge_spectrum(dev_obs: Sequence[ObservationFacts], team: TeamStats) -> dict[str, Any]:
+    counts = Counter(facts.type for facts in dev_obs)
     total = len(dev_obs)
     names = set(STANDARD_TYPES) | set(counts) | set(team.type_counts)
     types = [
@@ -196,7 +217,7 @@ def knowledge_spectrum(dev_obs: Sequence[Observation], team: TeamStats) -> dict[
 
 
 def concept_map(
-    dev_obs: Sequence[Observation], team: TeamStats, *, dev: str = "", anonymize: bool = True
+    dev_obs: Sequence[ObservationFacts], team: TeamStats, *, dev: str = "", anonymize: bool = True
 ) -> dict[str, Any]:
     """Every team concept with this developer's count beside the team's.
 
@@ -204,8 +225,8 @@ def concept_map(
     ``anonymize`` off, a gap also says who holds it (``knownBy``), i.e. whom to ask.
     """
     own: Counter[str] = Counter()
-    for obs in dev_obs:
-        own.update(observation_concepts(obs))
+    for facts in dev_obs:
+        own.update(facts.concepts)
     names = set(team.concept_counts) | set(own)
     concepts = []
     for name in names:
@@ -245,7 +266,7 @@ def specialization_index(counts: Iterable[int]) -> float:
     return round(_clamp01(1 - entropy / math.log(len(values))), RATE_PLACES)
 
 
-def file_coverage(dev_obs: Sequence[Observation]) -> dict[str, Any]:
+def file_coverage(dev_obs: Sequence[ObservationFacts]) -> dict[str, Any]:
     """Directories of files read or modified.
 
     ``count`` is file references in the directory (a file counts once per observation that
@@ -255,8 +276,8 @@ def file_coverage(dev_obs: Sequence[Observation]) -> dict[str, Any]:
     directories: Counter[str] = Counter()
     files: set[str] = set()
     references = 0
-    for obs in dev_obs:
-        for path in observation_files(obs):
+    for facts in dev_obs:
+        for path in facts.files:
             files.add(path)
             directories[directory_of(path)] += 1
             references += 1
@@ -274,17 +295,16 @@ def file_coverage(dev_obs: Sequence[Observation]) -> dict[str, Any]:
     }
 
 
-def temporal_pattern(dev_obs: Sequence[Observation]) -> dict[str, Any]:
+def temporal_pattern(dev_obs: Sequence[ObservationFacts]) -> dict[str, Any]:
     """Weekly and monthly series (active periods only) plus the average and consistency over the
     span of weeks from the first active ISO week to the last, empty weeks counted as zero."""
     weekly: Counter[str] = Counter()
     monthly: Counter[str] = Counter()
     mondays: list[int] = []
-    for obs in dev_obs:
-        day = observation_day(obs)
-        if day is None:
+    for facts in dev_obs:
+        if facts.day is None:
             continue
-        week, month, monday = _day_labels(day)
+        week, month, monday = _day_labels(facts.day)
         weekly[week] += 1
         monthly[month] += 1
         mondays.append(monday)
@@ -307,10 +327,12 @@ def temporal_pattern(dev_obs: Sequence[Observation]) -> dict[str, Any]:
     }
 
 
-def survival_rate(dev_obs: Sequence[Observation], merged_keys: Iterable[CompositeKey]) -> dict[str, Any]:
+def survival_rate(
+    dev_obs: Sequence[ObservationFacts], merged_keys: Iterable[CompositeKey]
+) -> dict[str, Any]:
     """Share of the developer's exported composite keys that are in the merged set."""
     merged = merged_keys if isinstance(merged_keys, (set, frozenset)) else set(merged_keys)
-    keys = {composite_key(obs) for obs in dev_obs}
+    keys = {facts.key for facts in dev_obs}
     survived = len(keys & merged)
     return {"exported": len(keys), "survived": survived, "rate": rate(survived, len(keys))}
 
@@ -320,7 +342,7 @@ def survival_rate(dev_obs: Sequence[Observation], merged_keys: Iterable[Composit
 def developer_profile(
     dev: str,
     project: str,
-    dev_obs: Sequence[Observation],
+    dev_obs: Sequence[ObservationFacts],
     team: TeamStats,
     merged_keys: Iterable[CompositeKey],
     *,
