@@ -110,6 +110,7 @@ def _require_npm() -> None:
 
 # --- fixtures (imported by the conftest.py files that need them) --------------------------
 
+
 @pytest.fixture(scope="session")
 def claude_mem_install() -> Path:
     _require_npm()
@@ -143,6 +144,7 @@ def seeded_db(
 
     Identical seeds are built once per session and copied.
     """
+
     def build(rows: list[dict[str, Any]], name: str = "dev") -> Path:
         digest = hashlib.sha256(orjson.dumps(rows)).hexdigest()[:16]
         cached = _seeded_cache.get(digest)
