@@ -1,0 +1,496 @@
+"""Find credentials in observations before they are shared, and redact them.
+
+Two stages keep scanning nearly free. A multi-pattern engine looks for every rule's *anchor*
+at once (hyperscan when its wheel is installed, else one Python ``re`` alternation); only
+where an anchor hit does the rule's exact pattern run, with its placeholder filters and
+checksum (see ``secret_rules``). Both engines compute the same thing, "which anchors occur
+in which string", so their findings are identical.
+
+``may_contain_secret`` runs the anchors over a contribution file's raw bytes. Anchors are
+built to survive JSON encoding verbatim, and the one encoding trick that could hide them
+(``\\u00XX`` escapes of printable ASCII) makes it answer True, so False is a proof: no
+observation parsed from those bytes has a finding, and the file needs no parsing for it.
+
+Findings carry rule id, field and span, never the matched text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memsync.errors import SecretsFound, UsageError
+from memsync.safety.secret_rules import RULE_IDS, RULES, Rule
+
+__all__ = [
+    "RULE_IDS",
+    "Finding",
+    "active_engine",
+    "gate_export",
+    "may_contain_secret",
+    "redact",
+    "redact_observation",
+    "scan_observation",
+    "scan_observations",
+    "scan_text",
+    "select_engine",
+]
+
+ENGINE_ENV = "MEM_SYNC_SECRET_ENGINE"
+_SEPARATOR = "\x00"  # no anchor can match a NUL, so anchors never straddle two strings
+# A \u00XX escape of a printable ASCII character could hide an anchor from a raw-byte scan.
+_ASCII_ESCAPE = r"\\u00[2-7][0-9A-Fa-f]"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # e.g. "github-pat", "aws-access-key"
+    field: str  # "narrative", "facts[2]", "meta.note"; "" for scan_text
+    start: int  # character span in that field's text
+    end: int
+    verified: bool = False  # an embedded checksum validated
+
+
+# --- anchors ----------------------------------------------------------------------------------
+
+
+def _build_anchor_table() -> tuple[tuple[str, ...], tuple[tuple[Rule, ...], ...]]:
+    anchors: dict[str, list[Rule]] = {}
+    for rule in RULES:
+        anchors.setdefault(rule.anchor, []).append(rule)
+    return tuple(anchors), tuple(tuple(rules) for rules in anchors.values())
+
+
+ANCHORS, _ANCHOR_RULES = _build_anchor_table()
+_PRIORITY = {rule.id: index for index, rule in enumerate(RULES)}
+
+
+# --- engines ----------------------------------------------------------------------------------
+
+
+class _PythonEngine:
+    """One ``re`` alternation answers "any anchor here?"; the rare yes is refined per anchor."""
+
+    name = "python"
+
+    def __init__(self) -> None:
+        self._any = re.compile("|".join(f"(?:{a})" for a in ANCHORS), re.ASCII)
+        self._each = tuple(re.compile(a, re.ASCII) for a in ANCHORS)
+        raw_any = "|".join([*(f"(?:{a})" for a in ANCHORS), _ASCII_ESCAPE])
+        self._raw_any = re.compile(raw_any.encode("ascii"))
+
+    def segment_hits(self, texts: Sequence[str]) -> dict[int, list[int]]:
+        if len(texts) == 1:
+            joined = texts[0]
+        else:
+            joined = _SEPARATOR.join(texts)
+        if self._any.search(joined) is None:
+            return {}
+        hits: dict[int, list[int]] = {}
+        for index, text in enumerate(texts):
+            if self._any.search(text) is None:
+                continue
+            found = [a for a, rx in enumerate(self._each) if rx.search(text)]
+            if found:
+                hits[index] = found
+        return hits
+
+    def may_contain(self, raw: bytes) -> bool:
+        return self._raw_any.search(raw) is not None
+
+
+class _HyperscanEngine:
+    """All anchors in one compiled hyperscan database; one native call per batch of strings."""
+
+    name = "hyperscan"
+
+    def __init__(self) -> None:
+        import hyperscan  # lazy: a native wheel that `mem-sync --help` must not pay for
+
+        # one database serves both uses; the escape pattern's id is past the anchors' and is
+        # ignored when scanning decoded text
+        self._db = self._compile(hyperscan, (*ANCHORS, _ASCII_ESCAPE))
+        self._escape_id = len(ANCHORS)
+
+    @staticmethod
+    def _compile(hyperscan: Any, patterns: Sequence[str]) -> Any:
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        db.compile(
+            expressions=[p.encode("ascii") for p in patterns],
+            ids=list(range(len(patterns))),
+            elements=len(patterns),
+            flags=[0] * len(patterns),
+        )
+        return db
+
+    def segment_hits(self, texts: Sequence[str]) -> dict[int, list[int]]:
+        events: list[tuple[int, int]] = []
+
+        def on_match(anchor: int, start: int, end: int, flags: int, context: Any) -> None:
+            if anchor != self._escape_id:
+                events.append((anchor, end))
+
+        if len(texts) == 1:
+            data = texts[0].encode("utf-8", "surrogatepass")
+        else:
+            data = _SEPARATOR.join(texts).encode("utf-8", "surrogatepass")
+        self._db.scan(data, match_event_handler=on_match)
+        if not events:
+            return {}
+        starts = []
+        offset = 0
+        for text in texts:
+            starts.append(offset)
+            offset += len(text.encode("utf-8", "surrogatepass")) + 1
+        hits: dict[int, set[int]] = {}
+        for anchor, end in events:
+            hits.setdefault(bisect_right(starts, end - 1) - 1, set()).add(anchor)
+        return {index: sorted(found) for index, found in hits.items()}
+
+    def may_contain(self, raw: bytes) -> bool:
+        found = False
+
+        def on_match(anchor: int, start: int, end: int, flags: int, context: Any) -> bool:
+            nonlocal found
+            found = True
+            return True  # stop at the first hit
+
+        self._db.scan(raw, match_event_handler=on_match)
+        return found
+
+
+_engine: _PythonEngine | _HyperscanEngine | None = None
+
+
+def select_engine(name: str | None = None) -> str:
+    """Choose the anchor engine: "hyperscan", "python", or None for automatic (the
+    ``MEM_SYNC_SECRET_ENGINE`` variable, else hyperscan when it imports, else python).
+    Returns the name of the engine now in use. Results never depend on the choice."""
+    global _engine
+    choice = (name or os.environ.get(ENGINE_ENV) or "auto").strip().lower()
+    if choice == "python":
+        _engine = _PythonEngine()
+    elif choice == "hyperscan":
+        try:
+            _engine = _HyperscanEngine()
+        except ImportError as error:
+            raise UsageError(
+                f"{ENGINE_ENV}=hyperscan but the hyperscan package is not installed; "
+                "install mem-sync[fast] or set it to python"
+            ) from error
+    elif choice == "auto":
+        try:
+            _engine = _HyperscanEngine()
+        except ImportError:
+            _engine = _PythonEngine()
+    else:
+        raise UsageError(f"{ENGINE_ENV} must be hyperscan, python or auto, got {choice!r}")
+    return _engine.name
+
+
+def active_engine() -> str:
+    return _get_engine().name
+
+
+def _get_engine() -> _PythonEngine | _HyperscanEngine:
+    if _engine is None:
+        select_engine()
+    assert _engine is not None
+    return _engine
+
+
+# --- confirming anchor hits -----------------------------------------------------------------------
+
+
+def _confirm(text: str, anchors: Sequence[int]) -> list[tuple[int, int, str, bool]]:
+    """Run the exact rules behind the anchors that hit; keep the longest of overlapping matches."""
+    if len(anchors) == 1:
+        rules = _ANCHOR_RULES[anchors[0]]
+    else:
+        rules = tuple(rule for a in anchors for rule in _ANCHOR_RULES[a])
+    candidates = [
+        (start, end, rule.id, verified)
+        for rule in rules
+        for start, end, verified in rule.matches(text)
+    ]
+    if len(candidates) <= 1:
+        return candidates
+    candidates.sort(key=lambda c: (c[0] - c[1], _PRIORITY[c[2]], c[0]))
+    kept: list[tuple[int, int, str, bool]] = []
+    for cand in candidates:
+        if all(cand[1] <= k[0] or cand[0] >= k[1] for k in kept):
+            kept.append(cand)
+    kept.sort()
+    return kept
+
+
+def scan_text(text: str, field: str = "") -> list[Finding]:
+    """Every credential in ``text``, in order of position."""
+    hits = _get_engine().segment_hits([text])
+    if not hits:
+        return []
+    return [Finding(rule, field, s, e, v) for s, e, rule, v in _confirm(text, hits[0])]
+
+
+# --- observations ---------------------------------------------------------------------------------
+
+# Field names claude-mem and mem-sync write; any other key is scanned like a value, since a
+# name can carry a credential as well as a value can.
+_KNOWN_KEYS = frozenset(
+    {
+        "id", "memory_session_id", "type", "title", "subtitle", "narrative", "text", "facts",
+        "concepts", "files_read", "files_modified", "created_at", "created_at_epoch", "project",
+        "prompt_number", "discovery_tokens", "sdk_session_id", "branch", "commit_sha",
+    }
+)
+_KEY = "#key"
+
+Path = Any  # str for a top-level field, else a tuple of keys and list indexes
+
+
+def _flatten(obs: dict[str, Any], paths: list[Path], texts: list[str]) -> None:
+    for key, value in obs.items():
+        kind = type(value)
+        if kind is str:
+            paths.append(key)
+            texts.append(value)
+        elif kind is list or kind is dict:
+            _flatten_nested(value, (key,), paths, texts)
+        if key not in _KNOWN_KEYS and type(key) is str:
+            paths.append((_KEY, key))
+            texts.append(key)
+
+
+def _flatten_nested(value: Any, path: tuple, paths: list[Path], texts: list[str]) -> None:
+    if type(value) is list:
+        for index, item in enumerate(value):
+            if type(item) is str:
+                paths.append((*path, index))
+                texts.append(item)
+            elif type(item) in (list, dict):
+                _flatten_nested(item, (*path, index), paths, texts)
+    else:
+        for key, item in value.items():
+            if type(item) is str:
+                paths.append((*path, key))
+                texts.append(item)
+            elif type(item) in (list, dict):
+                _flatten_nested(item, (*path, key), paths, texts)
+            if type(key) is str:
+                paths.append((_KEY, *path, key))
+                texts.append(key)
+
+
+@dataclass(frozen=True)
+class _RawFinding:
+    path: Path
+    start: int
+    end: int
+    rule: str
+    verified: bool
+
+
+def _raw_findings(paths: list[Path], texts: list[str], hits: dict[int, list[int]]) -> list[_RawFinding]:
+    return [
+        _RawFinding(paths[index], s, e, rule, v)
+        for index in sorted(hits)
+        for s, e, rule, v in _confirm(texts[index], hits[index])
+    ]
+
+
+def _scan_raw(obs: dict[str, Any]) -> list[_RawFinding]:
+    paths: list[Path] = []
+    texts: list[str] = []
+    _flatten(obs, paths, texts)
+    hits = _get_engine().segment_hits(texts)
+    return _raw_findings(paths, texts, hits) if hits else []
+
+
+def _public(raw: list[_RawFinding], obs_texts: dict[Path, str] | None = None) -> list[Finding]:
+    """Turn raw findings into public ones, naming fields without ever spelling a secret:
+    a dictionary key that holds a credential appears in field paths in its redacted form."""
+    bad_keys: dict[str, str] = {}
+    for f in raw:
+        if type(f.path) is tuple and f.path[0] == _KEY:
+            key = f.path[-1]
+            if key not in bad_keys:
+                bad_keys[key] = redact(key, [x for x in raw if x.path == f.path])
+    out = []
+    for f in raw:
+        out.append(Finding(f.rule, _field_name(f.path, bad_keys), f.start, f.end, f.verified))
+    return out
+
+
+def _field_name(path: Path, bad_keys: dict[str, str]) -> str:
+    if type(path) is str:
+        return bad_keys.get(path, path)
+    parts = path[1:] if path[0] == _KEY else path
+    name = ""
+    for part in parts:
+        if type(part) is int:
+            name += f"[{part}]"
+        else:
+            shown = bad_keys.get(part, part)
+            name = f"{name}.{shown}" if name else shown
+    return name + _KEY if path[0] == _KEY else name
+
+
+def scan_observation(obs: dict[str, Any]) -> list[Finding]:
+    """Every credential in any string of ``obs``: known fields, unknown extra fields, strings
+    inside lists and nested objects, and unknown field names. Fields are named like
+    ``narrative``, ``facts[2]``, ``meta.note``; a name ending in ``#key`` means the
+    credential is in the dictionary key itself."""
+    raw = _scan_raw(obs)
+    return _public(raw) if raw else []
+
+
+def scan_observations(observations: Sequence[dict[str, Any]]) -> list[list[Finding]]:
+    """``[scan_observation(o) for o in observations]`` with one engine call for the batch."""
+    paths: list[Path] = []
+    texts: list[str] = []
+    owners: list[int] = []
+    for number, obs in enumerate(observations):
+        before = len(texts)
+        _flatten(obs, paths, texts)
+        owners.extend([number] * (len(texts) - before))
+    results: list[list[Finding]] = [[] for _ in observations]
+    hits = _get_engine().segment_hits(texts)
+    if not hits:
+        return results
+    by_obs: dict[int, dict[int, list[int]]] = {}
+    for index, anchors in hits.items():
+        by_obs.setdefault(owners[index], {})[index] = anchors
+    for number, obs_hits in by_obs.items():
+        raw = _raw_findings(paths, texts, obs_hits)
+        results[number] = _public(raw) if raw else []
+    return results
+
+
+def may_contain_secret(raw: bytes) -> bool:
+    """Sound prefilter over a whole file's raw JSON bytes: False guarantees that no
+    observation parsed from it has a finding; True only means "scan the observations"."""
+    if b"\x00" in raw[:4]:
+        return True  # UTF-16/32 text: anchors would not appear as plain bytes
+    return _get_engine().may_contain(raw)
+
+
+# --- redaction ----------------------------------------------------------------------------------
+
+
+def redact(text: str, findings: Sequence[Finding] | Sequence[_RawFinding]) -> str:
+    """``text`` with each finding's span replaced by ``[REDACTED:<rule>]``."""
+    spans = sorted(
+        {(f.start, f.end, f.rule) for f in findings if 0 <= f.start < f.end <= len(text)}
+    )
+    pieces = []
+    cursor = 0
+    for start, end, rule in spans:
+        if start < cursor:  # overlapping spans from a merged list: the first one wins
+            continue
+        pieces.append(text[cursor:start])
+        pieces.append(f"[REDACTED:{rule}]")
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def redact_observation(obs: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]:
+    """A copy of ``obs`` with every finding redacted, and the findings themselves."""
+    raw = _scan_raw(obs)
+    if not raw:
+        return _copy(obs), []
+    by_path: dict[Path, list[_RawFinding]] = {}
+    for f in raw:
+        by_path.setdefault(f.path, []).append(f)
+    return _redacted_copy(obs, (), by_path), _public(raw)
+
+
+def _copy(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
+
+
+def _redacted_copy(value: Any, path: tuple, by_path: dict[Path, list[_RawFinding]]) -> Any:
+    def path_of(key: Any) -> Path:
+        return key if not path and type(key) is str else (*path, key)
+
+    if type(value) is dict:
+        out = {}
+        for key, item in value.items():
+            child = path_of(key)
+            new_key = key
+            key_findings = by_path.get((_KEY, *path, key))
+            if key_findings:
+                new_key = redact(key, key_findings)
+            if type(item) is str:
+                found = by_path.get(child)
+                out[new_key] = redact(item, found) if found else item
+            else:
+                out[new_key] = _redacted_copy(item, (*path, key), by_path)
+        return out
+    if type(value) is list:
+        out_list = []
+        for index, item in enumerate(value):
+            child = (*path, index)
+            if type(item) is str:
+                found = by_path.get(child)
+                out_list.append(redact(item, found) if found else item)
+            else:
+                out_list.append(_redacted_copy(item, child, by_path))
+        return out_list
+    return value
+
+
+# --- export gate ----------------------------------------------------------------------------------
+
+_MAX_TITLES = 5
+_TITLE_CHARS = 60
+
+
+def gate_export(observations: list[dict[str, Any]], *, redact: bool) -> list[dict[str, Any]]:
+    """The observations to export. With findings: ``redact=True`` returns copies with each
+    credential replaced by ``[REDACTED:<rule>]``; ``redact=False`` raises ``SecretsFound``
+    naming the observations (titles redacted) and rules, never a secret."""
+    results = scan_observations(observations)
+    flagged = [number for number, found in enumerate(results) if found]
+    if not flagged:
+        return list(observations)
+    if redact:
+        return [
+            redact_observation(obs)[0] if results[number] else obs
+            for number, obs in enumerate(observations)
+        ]
+    raise SecretsFound(_refusal([(observations[n], results[n]) for n in flagged]))
+
+
+def safe_title(obs: dict[str, Any], limit: int = 80) -> str:
+    """The observation's title with credentials redacted, then shortened to ``limit``
+    characters (in that order, so a cut can never leave half a secret unrecognised)."""
+    title = obs.get("title")
+    if not isinstance(title, str) or not title.strip():
+        return "(untitled)"
+    shown = " ".join(redact(title, scan_text(title)).split())
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _refusal(flagged: list[tuple[dict[str, Any], list[Finding]]]) -> str:
+    parts = []
+    for obs, found in flagged[:_MAX_TITLES]:
+        rules = ", ".join(sorted({f.rule for f in found}))
+        parts.append(f'"{safe_title(obs, _TITLE_CHARS)}" ({rules})')
+    more = len(flagged) - _MAX_TITLES
+    listed = "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+    count = len(flagged)
+    noun = "observation contains" if count == 1 else "observations contain"
+    return (
+        f"export refused: {count} {noun} credentials: {listed}. Remove them, or export with "
+        "redaction to replace each credential with [REDACTED:<rule>]; rotate any credential "
+        "that was ever pushed"
+    )
