@@ -251,11 +251,15 @@ def run_merge(options: MergeOptions) -> MergeReport:
 
     deletions = _retention(repo, options, state, now_millis, report)
 
-    if report.changed_paths or deletions or any(p.report for p in projects.values()):
-        state.last_merged_at = now_millis // 1000
-    state_bytes = dump_state(state)
+    # the state changes only when files were processed or deleted; otherwise it is not touched
+    processed = any(p.folded or p.duplicates for p in projects.values())
     state_path = repo / options.state_file
-    state_changed = _differs(state_path, state_bytes)
+    state_bytes = b""
+    state_changed = False
+    if processed or deletions:
+        state.last_merged_at = now_millis // 1000
+        state_bytes = dump_state(state)
+        state_changed = _differs(state_path, state_bytes)
 
     if not options.dry_run:
         for path, data in writes:
@@ -360,8 +364,9 @@ def _fold_previous(project: _Project, observations: list[Observation], raw: byte
 
 def _ingest_new_files(options: MergeOptions, projects: dict[str, _Project], report: MergeReport,
                       scan: bool) -> None:
+    with_access = options.strategy == "hook"
     jobs = [
-        (file, options.max_file_bytes, options.keep_tags, scan)
+        (file, options.max_file_bytes, options.keep_tags, scan, with_access)
         for project in projects.values()
         for file in project.files
     ]
@@ -390,8 +395,7 @@ def _ingest_new_files(options: MergeOptions, projects: dict[str, _Project], repo
             project.duplicates.append(header)  # a renamed or copied file: processed, not re-merged
             continue
         seen_hashes[file.project].add(outcome.sha256)
-        add_copies(project.table, records.copies, dev=file.dev,
-                   export_millis=records.exported_at_millis, rank=ranks[file.rel_path])
+        add_copies(project.table, records, dev=file.dev, rank=ranks[file.rel_path])
         project.devs.add(file.dev)
         project.folded.append(header)
     for project in projects.values():

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import orjson
 
 from memsync.errors import QuarantineReason, StateError
@@ -123,6 +124,45 @@ def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+# --- fast typed decoding (the merge's hot path) ---------------------------------------------
+
+class ObservationFields(msgspec.Struct, gc=False):
+    """The fields the merge reads, typed as ``check_observation`` demands; the rest is skipped.
+
+    msgspec validates while it decodes, in C, so the cold merge pays less than an untyped
+    parse. Any file this refuses goes through ``check_envelope``/``check_observation`` to
+    get a precise message, so these types may only be stricter, never looser.
+    """
+
+    memory_session_id: Annotated[str, msgspec.Meta(min_length=1)]
+    type: Annotated[str, msgspec.Meta(min_length=1)]
+    created_at_epoch: Annotated[int, msgspec.Meta(gt=0)]
+    title: str | None = None
+    narrative: str | None = None
+    text: str | None = None
+    subtitle: str | None = None
+    facts: str | list[Any] | None = None
+    concepts: str | list[Any] | None = None
+    files_read: str | list[Any] | None = None
+    files_modified: str | list[Any] | None = None
+    access_count: int | None = None
+
+
+class ContributionFields(msgspec.Struct, gc=False):
+    version: int
+    exportedBy: str
+    project: str
+    exportedAtEpoch: Annotated[int, msgspec.Meta(ge=0)]
+    observations: list[ObservationFields]
+    observationCount: int
+
+
+class ObservationsOnly(msgspec.Struct, gc=False):
+    """Locate observations without parsing them: the merge re-reads only the winners."""
+
+    observations: list[msgspec.Raw]
 
 
 # --- the contribution / merged file envelope ----------------------------------------------

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
+import orjson
+
 from memsync.errors import MemSyncError, QuarantineReason, RepoError
-from memsync.merge.ingest import FileRecords, ingest_contribution, parse_json_bytes
-from memsync.model import MergeState, parse_state
+from memsync.merge.ingest import FileRecords, ingest_contribution
+from memsync.model import MergeState, ObservationsOnly, parse_state
 from memsync.safety.names import check_safe_name
 
 T = TypeVar("T")
@@ -148,14 +151,14 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def read_contribution(job: tuple[ContributionFile, int, tuple[str, ...], bool]) -> ReadOutcome:
+def read_contribution(job: tuple[ContributionFile, int, tuple[str, ...], bool, bool]) -> ReadOutcome:
     """Worker: read, hash and ingest one file. Top-level so a process pool can pickle it."""
-    file, max_bytes, keep_tags, scan_secrets = job
+    file, max_bytes, keep_tags, scan_secrets, with_access = job
     try:
         raw = read_bytes_nofollow(file.abs_path, max_bytes)
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
-        records = ingest_contribution(
-            raw, project=file.project, dev=file.dev, keep_tags=keep_tags, scan_secrets=scan_secrets)
+        records = ingest_contribution(raw, project=file.project, dev=file.dev, keep_tags=keep_tags,
+                                      scan_secrets=scan_secrets, with_access=with_access)
     except QuarantineReason as error:
         return ReadOutcome(file, None, None, str(error))
     except OSError as error:
@@ -166,8 +169,15 @@ def read_contribution(job: tuple[ContributionFile, int, tuple[str, ...], bool]) 
 def read_observations(job: tuple[str, list[int]]) -> list[tuple[int, dict[str, Any]]]:
     """Worker: the observations at ``indices`` of a file that already passed ingestion."""
     path, indices = job
-    observations = parse_json_bytes(read_bytes_nofollow(path))["observations"]
-    return [(index, observations[index]) for index in indices]
+    observations = _locate_observations(read_bytes_nofollow(path))
+    return [(index, orjson.loads(memoryview(observations[index]))) for index in indices]
+
+
+_locate = msgspec.json.Decoder(ObservationsOnly).decode
+
+
+def _locate_observations(raw: bytes) -> list[msgspec.Raw]:
+    return _locate(raw).observations
 
 
 def parallel_map(func: Callable[[T], R], jobs: list[T], *, total_bytes: int,

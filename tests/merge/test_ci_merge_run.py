@@ -98,7 +98,7 @@ def test_incremental_run_reads_only_new_files_and_keeps_previous_contributors(sh
                                                  created_at_epoch=1_773_900_000_000)],
                        dev="dave", stamp="2026-03-21T09-00-00", exported_at_epoch=NOW_S + 100)
     result = run_mem_sync(["ci-merge", "--repo", shared_repo, "--no-profiles"])
-    assert result.returncode == 0 and "quarantined" not in result.stdout
+    assert result.returncode == 0 and "quarantined contributions" not in result.stdout
     doc = read_json(shared_repo / "merged/demo/latest.json")
     shared = next(o for o in doc["observations"] if o["title"] == "Shared decision")
     assert shared["contributors"] == ["alice", "bob", "dave"]

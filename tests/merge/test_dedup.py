@@ -1,10 +1,13 @@
 from memsync.merge.dedup import PREVIOUS_EXPORT, PREVIOUS_RANK, Candidate, add_copies
+from memsync.merge.ingest import FileRecords
 
 KEY = ("session", "title", 1_773_900_000_000)
 
 
 def fold(table, dev, export, rank, kind="decision", keep=False, access=0, index=0):
-    add_copies(table, [(KEY, kind, keep, access, index)], dev=dev, export_millis=export, rank=rank)
+    records = FileRecords(export, 1, keys=[KEY], types=[kind], indexes=[index],
+                          kept={0} if keep else set(), access=[access])
+    add_copies(table, records, dev=dev, rank=rank)
 
 
 def test_newest_export_wins_and_contributors_are_counted_by_name():

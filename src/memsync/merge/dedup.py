@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from memsync.merge.ingest import FileRecords
 from memsync.model import CompositeKey
 
 # The previously merged copy outranks any new copy of the same key, so merged content
@@ -73,19 +74,17 @@ def _wins(challenger: tuple[int, str, int, int], current: Candidate) -> bool:
     return (dev, rank, index) < (current.dev, current.rank, current.index)
 
 
-def add_copies(
-    table: dict[CompositeKey, Candidate],
-    copies: Iterable[tuple[CompositeKey, str, bool, int, int]],
-    *,
-    dev: str,
-    export_millis: int,
-    rank: int,
-) -> None:
+def add_copies(table: dict[CompositeKey, Candidate], records: FileRecords, *, dev: str, rank: int) -> None:
     """Fold one file's copies into ``table`` (the hot loop of a cold merge)."""
     get = table.get
-    for key, kind, keep, access, index in copies:
+    export_millis = records.exported_at_millis
+    kept = records.kept
+    access = records.access
+    for position, (key, kind, index) in enumerate(zip(records.keys, records.types, records.indexes, strict=True)):
+        keep = bool(kept) and position in kept
+        accesses = access[position] if access else 0
         candidate = get(key)
         if candidate is None:
-            table[key] = Candidate(kind, keep, dev, access, export_millis, rank, index)
+            table[key] = Candidate(kind, keep, dev, accesses, export_millis, rank, index)
         else:
-            candidate.add_copy(kind, keep, dev, access, export_millis, rank, index)
+            candidate.add_copy(kind, keep, dev, accesses, export_millis, rank, index)
