@@ -1,0 +1,177 @@
+"""The one small interface every forge adapter implements, and the logic they share.
+
+An adapter answers four questions about the rolling branch's PR/MR: is one open, create it,
+update it, close it. :func:`sync_pull_request` decides which to ask, so "create and update
+produce the same result" holds for every forge alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from memsync.errors import ProviderError
+
+T = TypeVar("T")
+
+# Retry transient failures a few times with a growing pause; a CI job should fail within
+# about a minute rather than hang on a forge outage.
+DEFAULT_BACKOFF: tuple[float, ...] = (1.0, 3.0, 9.0)
+
+
+@dataclass(frozen=True)
+class PullRequestSpec:
+    head: str
+    base: str
+    title: str
+    body: str
+    labels: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class OpenPullRequest:
+    number: int
+    url: str
+    title: str
+    body: str
+    # The client library's own object, so update/close need no second lookup.
+    handle: object = None
+
+
+@dataclass(frozen=True)
+class PullRequestResult:
+    operation: str  # created | updated | unchanged | closed | none
+    url: str | None = None
+    number: int | None = None
+
+
+class Provider(Protocol):
+    name: str
+
+    def find_open(self, head: str, base: str) -> OpenPullRequest | None: ...
+
+    def create(self, spec: PullRequestSpec) -> OpenPullRequest: ...
+
+    def update(self, existing: OpenPullRequest, spec: PullRequestSpec) -> OpenPullRequest: ...
+
+    def close(self, existing: OpenPullRequest) -> None: ...
+
+
+def sync_pull_request(provider: Provider, spec: PullRequestSpec, *, differs: bool) -> PullRequestResult:
+    """Make the forge reflect the rolling branch: one open PR while it differs from base, none after.
+
+    ``differs`` is whether the head branch's tree differs from the base branch's tree.
+    """
+    existing = provider.find_open(spec.head, spec.base)
+    if not differs:
+        if existing is None:
+            return PullRequestResult("none")
+        provider.close(existing)
+        return PullRequestResult("closed", existing.url, existing.number)
+    if existing is None:
+        created = provider.create(spec)
+        return PullRequestResult("created", created.url, created.number)
+    if _normalise(existing.title) == _normalise(spec.title) and _normalise(
+        existing.body
+    ) == _normalise(spec.body):
+        return PullRequestResult("unchanged", existing.url, existing.number)
+    updated = provider.update(existing, spec)
+    return PullRequestResult("updated", updated.url, updated.number)
+
+
+def _normalise(text: str | None) -> str:
+    # Forges hand bodies back with \r\n or a trimmed trailing newline.
+    return (text or "").replace("\r\n", "\n").strip()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What an adapter learnt from a client exception."""
+
+    status: int | None  # HTTP status, None for a connection-level failure
+    transient: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TokenHint:
+    """Names what a rejected request needs, for the one-line error message."""
+
+    forge: str  # "GitHub"
+    variable: str  # the environment variable the token came from
+    permission: str  # what the token must be allowed to do
+
+
+def call_with_retries(
+    action: Callable[[], T],
+    *,
+    what: str,
+    classify: Callable[[BaseException], Failure | None],
+    hint: TokenHint,
+    sleep: Callable[[float], None] = time.sleep,
+    backoff: tuple[float, ...] = DEFAULT_BACKOFF,
+) -> T:
+    """Run ``action``; retry transient failures after each pause in ``backoff``; explain the rest.
+
+    ``classify`` maps the client library's exception to a :class:`Failure` (None: not an API
+    failure, re-raise). Permanent failures become one-line ``ProviderError``s.
+    """
+    pauses = list(backoff)
+    while True:
+        try:
+            return action()
+        except Exception as error:  # noqa: BLE001 - classified below, re-raised if unknown
+            failure = classify(error)
+            if failure is None:
+                raise
+            if failure.transient and pauses:
+                sleep(pauses.pop(0))
+                continue
+            raise ProviderError(explain(failure, what=what, hint=hint)) from None
+
+
+def explain(failure: Failure, *, what: str, hint: TokenHint) -> str:
+    status = failure.status
+    if status == 401:
+        return (f"{hint.forge} rejected the token in {hint.variable} while trying to {what} "
+                f"(HTTP 401); set {hint.variable} to a valid token with {hint.permission}")
+    if status == 403:
+        return (f"{hint.forge} refused to {what} with the token in {hint.variable} (HTTP 403); "
+                f"it needs {hint.permission}")
+    if status == 404:
+        return (f"{hint.forge} could not {what}: not found (HTTP 404); check the repository "
+                f"name and that the token in {hint.variable} can see it")
+    if status is None:
+        return f"could not reach {hint.forge} to {what}: {failure.detail or 'connection failed'}"
+    if failure.transient:
+        return (f"{hint.forge} kept failing to {what} (HTTP {status}) after several retries; "
+                f"re-run the job later")
+    detail = f": {failure.detail}" if failure.detail else ""
+    return f"{hint.forge} refused to {what} (HTTP {status}){detail}"
+
+
+def is_transient_status(status: int | None) -> bool:
+    return status is None or status == 429 or 500 <= status < 600
+
+
+def requests_failure(error: BaseException) -> Failure | None:
+    """Classify the ``requests`` exceptions python-gitlab and atlassian-python-api let through."""
+    try:
+        import requests
+    except ImportError:  # pragma: no cover - every provider client depends on requests
+        return None
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        status = error.response.status_code
+        return Failure(status, is_transient_status(status), _short(error.response.text))
+    if isinstance(error, (requests.ConnectionError, requests.Timeout)):
+        return Failure(None, True, type(error).__name__)
+    return None
+
+
+def _short(text: str | None, limit: int = 160) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
