@@ -23,7 +23,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from typing import Any, NamedTuple
+
+import orjson
 
 from memsync.model import CompositeKey, Observation, composite_key, iso_from_millis, to_millis
 from memsync.model import parse_string_list as _parse_string_list
@@ -56,22 +59,29 @@ def _clamp01(value: float) -> float:
 
 # --- reading one observation --------------------------------------------------------------
 
-@lru_cache(maxsize=1 << 16)
-def _cached_list(text: str) -> tuple[str, ...]:
-    # Concepts and file lists repeat a lot across observations; parsing each distinct string once
-    # is most of the speed of a large project.
-    return tuple(dict.fromkeys(_parse_string_list(text)))
-
-
 def _string_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return _cached_list(value)
+    """Distinct non-empty stripped strings of a list field (see model.parse_string_list)."""
+    if isinstance(value, str) and value.startswith("["):
+        # The common case, a JSON array of strings, without a Python-level loop per item:
+        # map/filter/fromkeys run in C, and str.strip refuses a non-string so odd arrays fall back.
+        try:
+            parsed = orjson.loads(value)
+            if isinstance(parsed, list):
+                return tuple(dict.fromkeys(filter(None, map(str.strip, parsed))))
+        except (orjson.JSONDecodeError, TypeError):
+            pass
     return tuple(dict.fromkeys(_parse_string_list(value)))
+
+
+# Concepts come from a small vocabulary (how-it-works, gotcha, pattern, ...), so the same
+# strings recur across thousands of observations: parse each distinct one once.
+_cached_string_list = lru_cache(maxsize=1 << 14)(_string_list)
 
 
 def observation_concepts(obs: Observation) -> tuple[str, ...]:
     """The distinct concepts of one observation, in the order written."""
-    return _string_list(obs.get("concepts"))
+    value = obs.get("concepts")
+    return _cached_string_list(value) if isinstance(value, str) else _string_list(value)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -86,7 +96,7 @@ def observation_files(obs: Observation) -> tuple[str, ...]:
     """Distinct files read or modified by one observation (a file both read and modified counts once)."""
     read = _string_list(obs.get("files_read"))
     modified = _string_list(obs.get("files_modified"))
-    return tuple(dict.fromkeys(_normalize_path(path) for path in read + modified))
+    return tuple(dict.fromkeys(map(_normalize_path, read + modified)))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -273,14 +283,10 @@ def file_coverage(dev_obs: Sequence[ObservationFacts]) -> dict[str, Any]:
     touches it), ``percentage`` its share of all references (``fileReferences``);
     ``totalFiles`` is the number of distinct files.
     """
-    directories: Counter[str] = Counter()
-    files: set[str] = set()
-    references = 0
-    for facts in dev_obs:
-        for path in facts.files:
-            files.add(path)
-            directories[directory_of(path)] += 1
-            references += 1
+    paths = list(chain.from_iterable(facts.files for facts in dev_obs))
+    files = set(paths)
+    directories = Counter(map(directory_of, paths))
+    references = len(paths)
     rows = [
         {"directory": name, "count": count, "percentage": percent(count, references)}
         for name, count in directories.items()
