@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from claude_mem.claude_mem_db import (  # noqa: F401 - fixtures are found by name
     _seeded_cache,
@@ -17,6 +18,7 @@ from claude_mem.claude_mem_db import (  # noqa: F401 - fixtures are found by nam
     pristine_claude_mem_db,
     seeded_db,
 )
+from memsync.cli import main
 from memsync.git import run_git
 
 
@@ -40,18 +42,41 @@ def bare_repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def mem_sync(config_file: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the real ``mem-sync`` CLI in a subprocess (stderr shows what a user would see)."""
+    """Run the real ``mem-sync`` entry point (``memsync.cli.main``) in this process.
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
+    In-process keeps the suite fast (no interpreter start per call); stdout and stderr are
+    captured separately so tests see exactly what a user's terminal shows.
+    """
+
+    def run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        runner = CliRunner()
+        code = 0
+        with runner.isolation(input=input) as (out, err, _):
+            try:
+                main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+            stdout = out.getvalue().decode()
+            stderr = err.getvalue().decode()
+        result = subprocess.CompletedProcess(["mem-sync", *args], code, stdout, stderr)
+        if check and code != 0:
+            raise AssertionError(f"mem-sync {' '.join(args)} failed ({code}):\n{stderr}")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def mem_sync_process(config_file: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """The CLI as a user runs it: a separate ``python -m memsync`` process."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [sys.executable, "-m", "memsync", *args],
             capture_output=True,
             text=True,
             env=dict(os.environ),
             check=False,
         )
-        if check and result.returncode != 0:
-            raise AssertionError(f"mem-sync {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result
 
     return run

@@ -207,8 +207,8 @@ def test_bad_config_names_the_field_and_the_fix(config_file: Path, mem_sync, mut
     assert "Traceback" not in result.stderr
 
 
-def test_missing_and_unparsable_config_say_what_to_run(config_file: Path, mem_sync) -> None:
-    result = mem_sync("export", check=False)
+def test_missing_and_unparsable_config_say_what_to_run(config_file: Path, mem_sync, mem_sync_process) -> None:
+    result = mem_sync_process("export")
     assert result.returncode == 1 and "mem-sync init" in result.stderr
     config_file.parent.mkdir(parents=True)
     config_file.write_text("{not json")

@@ -183,9 +183,9 @@ def test_unreachable_remote_is_one_line_and_writes_nothing(seeded_db, mem_sync, 
     assert "cannot reach the shared repository" in result.stderr
 
 
-def test_missing_database_is_one_line(bare_repo: Path, mem_sync, tmp_path: Path) -> None:
+def test_missing_database_is_one_line(bare_repo: Path, mem_sync, mem_sync_process, tmp_path: Path) -> None:
     configure(mem_sync, dev="alice", db=tmp_path / "nope" / "claude-mem.db", url=str(bare_repo))
-    result = mem_sync("preview", check=False)
+    result = mem_sync_process("preview")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"mem-sync: error: claude-mem database not found at {tmp_path / 'nope' / 'claude-mem.db'}; "
