@@ -53,6 +53,7 @@ class FakeForge:
     # provider -> number -> PR/MR record (our own neutral shape; rendered per API on the way out)
     prs: dict[str, dict[int, dict[str, Any]]] = field(
         default_factory=lambda: {"github": {}, "gitlab": {}, "cloud": {}, "server": {}})
+    gitlab_projects: dict[str, int] = field(default_factory=dict)  # path -> numeric id
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -253,8 +254,13 @@ def _route(forge: FakeForge, method: str, path: str, query: dict[str, list[str]]
         if ident in ("missing", "group/missing"):
             return 404, _load("gitlab_examples.json")["error_404"]
         project = copy.deepcopy(_load("gitlab_examples.json")["project"])
+        if ident.isdigit():
+            by_id = {v: k for k, v in forge.gitlab_projects.items()}
+            ident = by_id.get(int(ident), ident)
         if not ident.isdigit():
-            project.update(path_with_namespace=ident, path=ident.rsplit("/", 1)[-1])
+            number = forge.gitlab_projects.setdefault(ident, 100 + len(forge.gitlab_projects))
+            project.update(id=number, path_with_namespace=ident, path=ident.rsplit("/", 1)[-1],
+                           name=ident.rsplit("/", 1)[-1])
         else:
             project["id"] = int(ident)
         project["web_url"] = f"{forge.base_url}/{project['path_with_namespace']}"
