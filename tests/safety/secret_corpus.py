@@ -269,10 +269,11 @@ def _truncated(rng: random.Random) -> list[str]:
     return out
 
 
-def negatives(seed: int = 7) -> list[str]:
-    """Realistic text that holds no credential: at least 200 strings."""
+def everyday_notes(seed: int = 7) -> list[str]:
+    """Notes with hashes, ids and credential vocabulary but nothing token-shaped: the raw
+    prefilter should not even flag a file of these."""
     rng = random.Random(seed)
-    out: list[str] = list(_PROSE) + list(_PLACEHOLDERS) + _truncated(rng)
+    out: list[str] = list(_PROSE)
     for _ in range(25):
         out.append(f"Request id {uuid.UUID(int=rng.getrandbits(128), version=4)} timed out.")
         sha = hashlib.sha1(rng.randbytes(16)).hexdigest()
@@ -283,6 +284,13 @@ def negatives(seed: int = 7) -> list[str]:
         out.append(f"The fixture stores the message base64-encoded: {blob}")
         integrity = base64.b64encode(hashlib.sha512(rng.randbytes(8)).digest()).decode()
         out.append(f'"integrity": "sha512-{integrity}"')
+    return out
+
+
+def negatives(seed: int = 7) -> list[str]:
+    """Realistic text that holds no credential: at least 200 strings."""
+    rng = random.Random(seed)
+    out = everyday_notes(seed) + list(_PLACEHOLDERS) + _truncated(rng)
     identifiers = (
         "handleGithubPatTokenRefreshWithRetryAndBackoffForEnterpriseServer",
         "hf_requiredCharacteristicTypesForDisplayMetadata",

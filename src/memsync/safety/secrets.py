@@ -115,6 +115,7 @@ class _HyperscanEngine:
         # ignored when scanning decoded text
         self._db = self._compile(hyperscan, (*ANCHORS, _ASCII_ESCAPE))
         self._escape_id = len(ANCHORS)
+        self._terminated = hyperscan.ScanTerminated
 
     @staticmethod
     def _compile(hyperscan: Any, patterns: Sequence[str]) -> Any:
@@ -159,11 +160,21 @@ class _HyperscanEngine:
             found = True
             return True  # stop at the first hit
 
-        self._db.scan(raw, match_event_handler=on_match)
+        try:
+            self._db.scan(raw, match_event_handler=on_match)
+        except self._terminated:
+            pass
         return found
 
 
 _engine: _PythonEngine | _HyperscanEngine | None = None
+_built: dict[str, _PythonEngine | _HyperscanEngine] = {}  # compile each engine once per process
+
+
+def _build(kind: type[_PythonEngine] | type[_HyperscanEngine]) -> _PythonEngine | _HyperscanEngine:
+    if kind.name not in _built:
+        _built[kind.name] = kind()
+    return _built[kind.name]
 
 
 def select_engine(name: str | None = None) -> str:
@@ -173,10 +184,10 @@ def select_engine(name: str | None = None) -> str:
     global _engine
     choice = (name or os.environ.get(ENGINE_ENV) or "auto").strip().lower()
     if choice == "python":
-        _engine = _PythonEngine()
+        _engine = _build(_PythonEngine)
     elif choice == "hyperscan":
         try:
-            _engine = _HyperscanEngine()
+            _engine = _build(_HyperscanEngine)
         except ImportError as error:
             raise UsageError(
                 f"{ENGINE_ENV}=hyperscan but the hyperscan package is not installed; "
@@ -184,9 +195,9 @@ def select_engine(name: str | None = None) -> str:
             ) from error
     elif choice == "auto":
         try:
-            _engine = _HyperscanEngine()
+            _engine = _build(_HyperscanEngine)
         except ImportError:
-            _engine = _PythonEngine()
+            _engine = _build(_PythonEngine)
     else:
         raise UsageError(f"{ENGINE_ENV} must be hyperscan, python or auto, got {choice!r}")
     return _engine.name

@@ -1,0 +1,156 @@
+"""Rule table: coverage of the agreed rule ids, formats, placeholders, checksums, boundaries."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from secret_corpus import GENERATORS, corpus_available, read_jsonl
+
+from memsync.safety import secrets
+from memsync.safety.secret_rules import RULE_IDS, RULES, looks_like_placeholder
+
+# The 48 rule names of the shared public corpus (its `rule` field): the ids ci-merge reports.
+CORPUS_RULE_IDS = {
+    "anthropic", "anthropic-admin", "aws-access-key", "aws-access-key-abia",
+    "aws-access-key-acca", "aws-access-key-asia", "azure-ad-client-secret", "databricks",
+    "digitalocean", "digitalocean-oauth", "digitalocean-refresh", "gcp-api-key",
+    "github-app-server", "github-app-user", "github-fine-grained-pat", "github-oauth",
+    "github-pat", "github-refresh", "gitlab-deploy-token", "gitlab-pat", "gitlab-pat-routable",
+    "gitlab-runner-auth", "gitlab-runner-auth-routable", "gitlab-runner-registration",
+    "huggingface", "npm", "openai", "postman", "private-key-pgp", "private-key-pkcs8",
+    "private-key-rsa", "pulumi", "pypi", "sendgrid", "shopify", "shopify-custom-app",
+    "shopify-private-app", "shopify-shared-secret", "slack-app", "slack-bot",
+    "slack-bot-legacy", "slack-user", "slack-webhook", "stripe-prod", "stripe-restricted-prod",
+    "stripe-test", "terraform-cloud", "twilio",
+}
+
+
+def test_rule_ids_include_every_public_corpus_rule_name():
+    assert CORPUS_RULE_IDS <= set(RULE_IDS)
+    if corpus_available():
+        assert {row["rule"] for row in read_jsonl("gitleaks_positives.jsonl")} == CORPUS_RULE_IDS
+
+
+def test_rule_ids_are_unique_and_each_has_a_generator_in_the_labelled_corpus():
+    assert len(RULE_IDS) == len(set(RULE_IDS))
+    assert set(GENERATORS) == set(RULE_IDS)
+
+
+def test_every_anchor_is_json_safe():
+    # Anchors must appear verbatim in any JSON encoding: no quote, backslash-escape of a
+    # character JSON would escape, slash, or line break may be part of what they match.
+    for rule in RULES:
+        pattern = re.sub(r"\\[.\-]", "", rule.anchor)  # regex escapes of . and -
+        assert '"' not in pattern and "/" not in pattern, rule.id
+        assert "\\" not in pattern, (rule.id, rule.anchor)
+        assert not re.search(r"\\[sSwWdDbB]", rule.anchor), rule.id
+
+
+@pytest.mark.parametrize("rule_id", sorted(GENERATORS))
+def test_generated_token_is_found_alone_with_its_rule_and_exact_span(engine, rule_id):
+    rng = random.Random(rule_id)
+    for _ in range(5):
+        token = GENERATORS[rule_id](rng)
+        text = f"note: {token} end"
+        found = secrets.scan_text(text, "narrative")
+        assert [(f.rule, f.field, text[f.start : f.end]) for f in found] == [
+            (rule_id, "narrative", token)
+        ]
+        anchor = next(r.anchor for r in RULES if r.id == rule_id)
+        assert re.search(anchor, token), "every match must contain its rule's anchor"
+
+
+@pytest.mark.parametrize("prefix", ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "npm_"])
+def test_valid_checksum_marks_verified_and_a_typo_still_counts(engine, prefix):
+    rule_id = {"npm_": "npm"}.get(prefix) or next(
+        r for r, g in GENERATORS.items() if g(random.Random(0)).startswith(prefix)
+    )
+    token = GENERATORS[rule_id](random.Random(42))
+    [finding] = secrets.scan_text(token)
+    assert finding.verified is True
+    last = token[-1]
+    typo = token[:-1] + ("a" if last != "a" else "b")
+    [typo_finding] = secrets.scan_text(typo)
+    assert typo_finding.rule == rule_id
+    assert typo_finding.verified is False
+
+
+def test_formats_without_checksum_are_never_verified(engine):
+    for rule_id in ("aws-access-key", "gitlab-pat", "slack-bot", "anthropic", "stripe-prod"):
+        [finding] = secrets.scan_text(GENERATORS[rule_id](random.Random(1)))
+        assert finding.verified is False
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "glue"),
+    [("aws-access-key", "X{}"), ("aws-access-key", "{}7"), ("huggingface", "{}z"),
+     ("huggingface", "a{}"), ("gcp-api-key", "{}-"), ("twilio", "A{}"), ("pulumi", "vi{}"),
+     ("stripe-test", "ta{}"), ("databricks", "{}0"), ("gitlab-pat", "{}_x")],
+)
+def test_token_glued_into_a_longer_word_is_not_a_finding(engine, rule_id, glue):
+    token = GENERATORS[rule_id](random.Random(3))
+    assert secrets.scan_text(glue.format(token)) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AKIAIOSFODNN7EXAMPLE", "ghp_" + "X" * 36, "ghp_" + "x" * 36,
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "glpat-" + "0" * 20,
+        "xoxb-123456789012-" + "x" * 24, "sk_test_" + "placeholder", "hf_" + "a" * 34,
+        "GR1348941" + "12" * 10, "npm_" + "abc" * 12, "AIza" + "a" * 35,
+        "shpat_" + "0123456789abcdef" * 2,
+    ],
+)
+def test_obvious_placeholders_are_not_findings(engine, text):
+    assert secrets.scan_text(f'token = "{text}"') == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule_id=st.sampled_from(sorted(GENERATORS)), seed=st.integers(0, 2**32))
+def test_random_token_bodies_are_never_taken_for_placeholders(rule_id, seed):
+    token = GENERATORS[rule_id](random.Random(seed))
+    assert len(secrets.scan_text(token)) == 1, (rule_id, seed)
+
+
+def test_placeholder_heuristic_on_plain_bodies():
+    assert looks_like_placeholder("XXXXXXXXXXXXXXXXXXXX")
+    assert looks_like_placeholder("your_token_goes_here_")
+    assert looks_like_placeholder("0123456789abcdefghij")
+    assert not looks_like_placeholder("q8Xf2LmP0zRt7VbN3cYw")
+
+
+def test_findings_carry_location_not_the_secret(engine):
+    token = GENERATORS["github-pat"](random.Random(5))
+    [finding] = secrets.scan_text(f"pasted {token} by mistake", "facts[0]")
+    assert token not in repr(finding)
+    assert (finding.rule, finding.field, finding.start, finding.end) == (
+        "github-pat", "facts[0]", 7, 7 + len(token)
+    )
+
+
+def test_both_engines_agree_on_a_mixed_document():
+    rng = random.Random(9)
+    text = "\n".join(
+        f"{rule}: {GENERATORS[rule](rng)} and ghp_short AKIA1234 /u00e9 é—✓"
+        for rule in sorted(GENERATORS)
+    )
+    results = {}
+    for name in ("hyperscan", "python"):
+        secrets.select_engine(name)
+        results[name] = secrets.scan_text(text)
+    secrets.select_engine(None)
+    assert results["hyperscan"] == results["python"]
+    assert {f.rule for f in results["python"]} == set(GENERATORS)
+
+
+def test_unknown_engine_name_is_a_usage_error():
+    from memsync.errors import UsageError
+
+    with pytest.raises(UsageError, match="hyperscan, python or auto"):
+        secrets.select_engine("re2")
+    secrets.select_engine(None)
