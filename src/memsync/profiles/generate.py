@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from memsync.atomic import write_if_changed
 from memsync.errors import MemSyncError, UsageError
 from memsync.model import (
+    FORMAT_VERSION,
     CompositeKey,
-    Observation,
+    ContributionFields,
     check_envelope,
     check_observation,
     composite_key,
@@ -34,6 +36,7 @@ from memsync.profiles import metrics
 from memsync.safety.names import check_safe_name, is_safe_name
 
 FORMATS = ("json", "md")
+_decode_contribution = msgspec.json.Decoder(ContributionFields).decode
 # Same ceiling as the merge's default: a bigger file is quarantined there, so it is ignored here.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -75,9 +78,9 @@ def load_project(
             loaded = _read_contribution(path, project=project, dev=dev_dir.name)
             if loaded is None:
                 continue
-            exported_at, observations = loaded
-            for facts in map(metrics.observation_facts, observations):
-                by_key[facts.key] = facts  # files are in stamp order: the newest export wins
+            exported_at, records = loaded
+            for record in records:
+                by_key[record.key] = record  # files are in stamp order: the newest export wins
             newest = exported_at if newest is None else max(newest, exported_at)
         if by_key:
             per_dev[dev_dir.name] = list(by_key.values())
@@ -114,18 +117,51 @@ def _contribution_files(dev_dir: os.DirEntry[str]) -> list[Path]:
     ]
 
 
-def _read_contribution(path: Path, *, project: str, dev: str) -> tuple[int, list[Observation]] | None:
+def _read_contribution(
+    path: Path, *, project: str, dev: str
+) -> tuple[int, list[metrics.ObservationFacts]] | None:
+    """(exportedAt in ms, one record per observation) of a file the merge would accept, else None."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return None
-        doc = orjson.loads(path.read_bytes())
-        envelope = check_envelope(doc, project=project, dev=dev)
-        observations = doc["observations"]
-        for index, obs in enumerate(observations):
-            check_observation(obs, index)
-    except (OSError, orjson.JSONDecodeError, MemSyncError):
+        raw = path.read_bytes()
+    except OSError:
         return None
-    return to_millis(envelope.exported_at_epoch), observations
+    try:
+        doc = _decode_contribution(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        doc = None
+    if doc is not None and _envelope_ok(doc, project, dev):
+        # Typed decoding validated every field in C; only the list fields remain to be read.
+        exported_at = to_millis(doc.exportedAtEpoch)
+        records = [
+            metrics.ObservationFacts(
+                key=(obs.memory_session_id, obs.title or "", to_millis(obs.created_at_epoch)),
+                type=obs.type,
+                concepts=metrics.concept_list(obs.concepts),
+                files=metrics.file_list(obs.files_read, obs.files_modified),
+                day=metrics.day_number(obs.created_at_epoch),
+            )
+            for obs in doc.observations
+        ]
+    else:
+        # The decoder is stricter than the model's checks; they decide what the merge accepts.
+        try:
+            loose = orjson.loads(raw)
+            exported_at = to_millis(check_envelope(loose, project=project, dev=dev).exported_at_epoch)
+            for index, obs in enumerate(loose["observations"]):
+                check_observation(obs, index)
+        except (orjson.JSONDecodeError, MemSyncError):
+            return None
+        records = [metrics.observation_facts(obs) for obs in loose["observations"]]
+    if len({record.key for record in records}) != len(records):
+        return None  # the merge quarantines a file that repeats a composite key
+    return exported_at, records
+
+
+def _envelope_ok(doc: ContributionFields, project: str, dev: str) -> bool:
+    return (doc.version == FORMAT_VERSION and doc.exportedBy == dev and doc.project == project
+            and doc.observationCount == len(doc.observations))
 
 
 def _read_merged_keys(path: Path) -> frozenset[CompositeKey]:

@@ -78,10 +78,24 @@ def _string_list(value: Any) -> tuple[str, ...]:
 _cached_string_list = lru_cache(maxsize=1 << 14)(_string_list)
 
 
-def observation_concepts(obs: Observation) -> tuple[str, ...]:
-    """The distinct concepts of one observation, in the order written."""
-    value = obs.get("concepts")
+def concept_list(value: Any) -> tuple[str, ...]:
+    """The distinct concepts of a ``concepts`` field value, in the order written."""
     return _cached_string_list(value) if isinstance(value, str) else _string_list(value)
+
+
+def file_list(files_read: Any, files_modified: Any) -> tuple[str, ...]:
+    """Distinct files read or modified (a file both read and modified counts once)."""
+    read = "[]" if files_read is None else files_read
+    modified = "[]" if files_modified is None else files_modified
+    if type(read) is str and type(modified) is str and read[:1] == "[" and modified[:1] == "[":
+        # Hot path: two JSON arrays of strings, one pass in C (see _string_list).
+        try:
+            items = orjson.loads(read) + orjson.loads(modified)
+            return tuple(dict.fromkeys(filter(None, map(_normalize_path, filter(None, map(str.strip, items))))))
+        except (orjson.JSONDecodeError, TypeError):
+            pass
+    paths = _string_list(files_read) + _string_list(files_modified)
+    return tuple(dict.fromkeys(filter(None, map(_normalize_path, paths))))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -90,13 +104,6 @@ def _normalize_path(path: str) -> str:
     while normalized.startswith("./"):
         normalized = normalized[2:]
     return normalized
-
-
-def observation_files(obs: Observation) -> tuple[str, ...]:
-    """Distinct files read or modified by one observation (a file both read and modified counts once)."""
-    read = _string_list(obs.get("files_read"))
-    modified = _string_list(obs.get("files_modified"))
-    return tuple(dict.fromkeys(map(_normalize_path, read + modified)))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -116,9 +123,8 @@ def _day_labels(day: int) -> tuple[str, str, int]:
     return f"{iso_year}-W{iso_week:02d}", f"{date.year}-{date.month:02d}", date.toordinal() - iso_weekday + 1
 
 
-def observation_day(obs: Observation) -> int | None:
+def day_number(epoch: Any) -> int | None:
     """UTC day number since 1970 of ``created_at_epoch`` (seconds or ms); None if off the calendar."""
-    epoch = obs.get("created_at_epoch")
     if type(epoch) is not int or epoch <= 0:
         return None
     day = to_millis(epoch) // _DAY_MILLIS
@@ -140,12 +146,13 @@ class ObservationFacts(NamedTuple):
 
 
 def observation_facts(obs: Observation) -> ObservationFacts:
+    """The record of a validated observation dict (``model.check_observation``)."""
     return ObservationFacts(
         key=composite_key(obs),
         type=str(obs.get("type") or "unknown"),
-        concepts=observation_concepts(obs),
-        files=observation_files(obs),
-        day=observation_day(obs),
+        concepts=concept_list(obs.get("concepts")),
+        files=file_list(obs.get("files_read"), obs.get("files_modified")),
+        day=day_number(obs.get("created_at_epoch")),
     )
 
 
