@@ -7,6 +7,7 @@ merges it again and, the merge being idempotent, lands on the same bytes.
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,11 +17,11 @@ from typing import Any
 from memsync import __version__
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
-from memsync.merge.dedup import PREVIOUS_EXPORT, PREVIOUS_RANK, Candidate, add_copies
+from memsync.merge.dedup import PREVIOUS_RANK, CandidateTable
 from memsync.merge.ingest import FileRecords, SecretHit, parse_json_bytes, secret_hit
 from memsync.merge.keep import has_keep_tag
 from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
-from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
+from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights, type_weight
 from memsync.model import (
     MERGE_EXPORTER,
     CompositeKey,
@@ -168,7 +169,7 @@ class _Project:
     name: str
     files: list[ContributionFile]
     state: ProjectState
-    table: dict[CompositeKey, Candidate] = field(default_factory=dict)
+    table: CandidateTable = field(default_factory=CandidateTable)
     previous: dict[CompositeKey, Observation] = field(default_factory=dict)
     previous_export_millis: int = 0
     devs: set[str] = field(default_factory=set)
@@ -352,12 +353,9 @@ def _fold_previous(project: _Project, observations: list[Observation], raw: byte
         names = [n for n in contributors if isinstance(n, str)] if isinstance(contributors, list) else []
         keep = obs.get("keep") is True or has_keep_tag(
             (obs.get("title"), obs.get("narrative"), obs.get("text")), keep_tags)
-        access = obs.get("access_count", obs.get("accessCount", 0))
-        candidate = Candidate(obs["type"], keep, names[0] if names else "",
-                              access if type(access) is int and access > 0 else 0,
-                              PREVIOUS_EXPORT, PREVIOUS_RANK, index)
-        candidate.add_contributors(names[1:])
-        project.table[key] = candidate
+        access = obs.get("access_count")
+        project.table.add_previous(key, type_weight(obs["type"]), keep, names,
+                                   access if type(access) is int and access > 0 else 0, index)
         project.previous[key] = {k: v for k, v in obs.items() if k not in MERGE_FIELDS}
         project.devs.update(names)
 
@@ -395,7 +393,7 @@ def _ingest_new_files(options: MergeOptions, projects: dict[str, _Project], repo
             project.duplicates.append(header)  # a renamed or copied file: processed, not re-merged
             continue
         seen_hashes[file.project].add(outcome.sha256)
-        add_copies(project.table, records, dev=file.dev, rank=ranks[file.rel_path])
+        project.table.add_file(records, dev=file.dev, rank=ranks[file.rel_path])
         project.devs.add(file.dev)
         project.folded.append(header)
     for project in projects.values():
@@ -452,9 +450,9 @@ def _build_outputs(options: MergeOptions, projects: dict[str, _Project],
     for name, plan in plans.items():
         table = projects[name].table
         for key in plan.survivors:
-            candidate = table[key]
-            if candidate.rank != PREVIOUS_RANK:
-                wanted[(name, candidate.rank)].append(candidate.index)
+            row = table.rows[key]
+            if table.rank[row] != PREVIOUS_RANK:
+                wanted[(name, table.rank[row])].append(table.index[row])
     job_keys = sorted(wanted)
     jobs = [(projects[name].files[rank].abs_path, sorted(wanted[(name, rank)]))
             for name, rank in job_keys]
@@ -469,16 +467,18 @@ def _build_outputs(options: MergeOptions, projects: dict[str, _Project],
     for name, plan in plans.items():
         project = projects[name]
         observations = []
+        table = project.table
         for key in plan.survivors:
-            candidate = project.table[key]
-            if candidate.rank == PREVIOUS_RANK:
+            row = table.rows[key]
+            rank = table.rank[row]
+            if rank == PREVIOUS_RANK:
                 source = project.previous[key]
             else:
-                source = fetched[(name, candidate.rank, candidate.index)]
+                source = fetched[(name, rank, table.index[row])]
             obs = {k: v for k, v in source.items() if k not in MERGE_FIELDS}
             obs["score"] = plan.scores[key]
-            obs["keep"] = candidate.keep
-            obs["contributors"] = candidate.contributors()
+            obs["keep"] = row in table.keep
+            obs["contributors"] = table.contributors(row)
             observations.append(obs)
         document = build_envelope(project=name, exported_by=MERGE_EXPORTER, now_millis=now_millis,
                                   observations=observations, package_version=__version__)
@@ -511,7 +511,7 @@ def _project_report(project: _Project, plan: ProjectPlan) -> ProjectReport:
         added_keys=plan.added,
         evicted_keys=plan.evicted,
         added_titles=[_truncate(key[1]) for key in plan.added[:REPORT_TITLE_LIMIT]],
-        evicted_titles=[_truncate(key[1]) for key in plan.evicted[:REPORT_TITLE_LIMIT]],
+        evicted_titles=[_truncate(key[1]) for key in heapq.nsmallest(REPORT_TITLE_LIMIT, plan.evicted)],
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from builders import contribution, observation, read_json, write_contribution
 from clirun import run_mem_sync
 

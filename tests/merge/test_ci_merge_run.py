@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from builders import observation, read_json, write_contribution
 from clirun import run_mem_sync
 

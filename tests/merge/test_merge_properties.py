@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 
 import orjson
-from builders import observation, write_contribution
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from builders import observation, write_contribution
 from memsync.merge_job import MergeOptions, run_merge
 
 DEVS = ["alice", "bob", "carol", "dave"]

@@ -46,12 +46,12 @@ def test_access_is_normalized_by_the_maximum():
 
 def test_passive_score_of_a_fresh_decision_shared_by_half_the_team():
     # 0.4*1.0 + 0.3*1.0 + 0.3*0.5
-    assert score("decision", NOW, 0.5, NOW, STRATEGY_WEIGHTS["passive"]) == pytest.approx(0.85)
+    assert score(type_weight("decision"), NOW, 0.5, NOW, STRATEGY_WEIGHTS["passive"]) == pytest.approx(0.85)
 
 
 def test_hook_score_of_a_150_day_old_bugfix_with_full_access():
     expected = 0.3 * 0.9 + 0.2 * (1 / (1 + math.log(2))) + 0.5 * 1.0
-    assert score("bugfix", NOW - 150 * DAY, 1.0, NOW, STRATEGY_WEIGHTS["hook"]) == pytest.approx(expected)
+    assert score(type_weight("bugfix"), NOW - 150 * DAY, 1.0, NOW, STRATEGY_WEIGHTS["hook"]) == pytest.approx(expected)
 
 
 def test_weights_must_sum_to_one():

@@ -1,8 +1,15 @@
-"""Composite-key dedup: one candidate per key, a deterministic winner, contributors by name."""
+"""Composite-key dedup: one row per key, a deterministic winner, contributors by name.
+
+The table is column-wise (arrays and lists indexed by row) rather than one object per
+key: a cold merge of a million observations inserts most keys with a few C-level
+``extend`` calls per file, and memory stays near the size of the keys themselves.
+"""
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
+from itertools import compress, repeat
 
 from memsync.merge.ingest import FileRecords
 from memsync.model import CompositeKey
@@ -13,78 +20,96 @@ PREVIOUS_EXPORT = 2**62
 PREVIOUS_RANK = -1
 
 
-class Candidate:
-    """Everything the merge needs about one composite key, and nothing more (1M of these fit)."""
+class CandidateTable:
+    """Distinct observations of one project; row ``i`` is the ``i``-th key inserted."""
 
-    __slots__ = ("type", "keep", "devs", "access", "export_millis", "dev", "rank", "index")
+    def __init__(self) -> None:
+        self.rows: dict[CompositeKey, int] = {}
+        self.type_weight = array("d")  # of the winning copy
+        self.export = array("q")  # winning copy: its file's exportedAtEpoch in ms
+        self.dev: list[str] = []  # winning copy: its developer
+        self.rank = array("q")  # winning copy: its file's position in sorted path order; -1 previous
+        self.index = array("q")  # winning copy: its position in that file's observations array
+        self.access = array("q")  # summed over copies (hook strategy)
+        self.keep: set[int] = set()  # a keep tag on any copy protects the key
+        # rows whose contributors are not just {dev[row]}: several developers, or a previous merge
+        self.devs: dict[int, set[str]] = {}
 
-    def __init__(self, kind: str, keep: bool, dev: str, access: int,
-                 export_millis: int, rank: int, index: int) -> None:
-        self.type = kind
-        self.keep = keep
-        self.devs: str | set[str] = dev  # a lone name until a second developer shows up
-        self.access = access
-        self.export_millis = export_millis
-        self.dev = dev
-        self.rank = rank  # position of the source file in sorted path order; -1 = previous merge
-        self.index = index
+    def __len__(self) -> int:
+        return len(self.dev)
 
-    def add_copy(self, kind: str, keep: bool, dev: str, access: int,
-                 export_millis: int, rank: int, index: int) -> None:
-        devs = self.devs
-        if isinstance(devs, str):
-            if dev != devs:
-                self.devs = {devs, dev}
+    def keys(self) -> list[CompositeKey]:
+        return list(self.rows)
+
+    def add_file(self, records: FileRecords, *, dev: str, rank: int) -> None:
+        """Fold one file's copies in (the hot loop of a cold merge)."""
+        keys = records.keys()
+        rows = self.rows
+        is_new = [key not in rows for key in keys]
+        start = len(self.dev)
+        count = sum(is_new)
+        indexes = records.indexes if records.indexes is not None else range(len(keys))
+        access = records.access if records.access is not None else repeat(0, len(keys))
+        rows.update(zip(compress(keys, is_new), range(start, start + count), strict=False))
+        self.type_weight.extend(compress(records.type_weights, is_new))
+        self.export.extend(repeat(records.exported_at_millis, count))
+        self.dev.extend(repeat(dev, count))
+        self.rank.extend(repeat(rank, count))
+        self.index.extend(compress(indexes, is_new))
+        self.access.extend(compress(access, is_new))
+        kept = set(records.kept)
+        if count == len(keys):
+            self.keep.update(start + position for position in kept)
+            return
+        for position, new in enumerate(is_new):
+            if new:
+                if position in kept:
+                    self.keep.add(rows[keys[position]])
+                continue
+            row = rows[keys[position]]
+            self._add_copy(row, dev, records.type_weights[position], records.exported_at_millis, rank,
+                           indexes[position], records.access[position] if records.access else 0,
+                           position in kept)
+
+    def add_previous(self, key: CompositeKey, type_weight: float, keep: bool, contributors: Iterable[str],
+                     access: int, index: int) -> None:
+        """A row from the previous latest.json: it wins over any new copy of its key."""
+        row = len(self.dev)
+        self.rows[key] = row
+        self.type_weight.append(type_weight)
+        self.export.append(PREVIOUS_EXPORT)
+        self.dev.append("")
+        self.rank.append(PREVIOUS_RANK)
+        self.index.append(index)
+        self.access.append(access)
+        self.devs[row] = set(contributors)
+        if keep:
+            self.keep.add(row)
+
+    def _add_copy(self, row: int, dev: str, type_weight: float, export: int, rank: int, index: int,
+                  access: int, keep: bool) -> None:
+        devs = self.devs.get(row)
+        if devs is None:
+            if dev != self.dev[row]:
+                self.devs[row] = {self.dev[row], dev}
         else:
             devs.add(dev)
-        # a keep tag on any copy protects the key: someone on the team asked for it
-        self.keep = self.keep or keep
-        self.access += access
-        if _wins((export_millis, dev, rank, index), self):
-            self.type = kind
-            self.export_millis = export_millis
-            self.dev = dev
-            self.rank = rank
-            self.index = index
+        if keep:
+            self.keep.add(row)
+        self.access[row] += access
+        # newest export wins; then the alphabetically first developer, file and position
+        current = (self.export[row], self.dev[row], self.rank[row], self.index[row])
+        if export > current[0] or (export == current[0] and (dev, rank, index) < current[1:]):
+            self.type_weight[row] = type_weight
+            self.export[row] = export
+            self.dev[row] = dev
+            self.rank[row] = rank
+            self.index[row] = index
 
-    def add_contributors(self, names: Iterable[str]) -> None:
-        for name in names:
-            devs = self.devs
-            if isinstance(devs, str):
-                if name != devs:
-                    self.devs = {devs, name}
-            else:
-                devs.add(name)
+    def contributor_count(self, row: int) -> int:
+        devs = self.devs.get(row)
+        return 1 if devs is None else len(devs)
 
-    @property
-    def contributor_count(self) -> int:
-        return 1 if isinstance(self.devs, str) else len(self.devs)
-
-    def contributors(self) -> list[str]:
-        if isinstance(self.devs, str):
-            return [self.devs] if self.devs else []
-        return sorted(name for name in self.devs if name)
-
-
-def _wins(challenger: tuple[int, str, int, int], current: Candidate) -> bool:
-    """Newest export wins; then the alphabetically first developer, file and position."""
-    export_millis, dev, rank, index = challenger
-    if export_millis != current.export_millis:
-        return export_millis > current.export_millis
-    return (dev, rank, index) < (current.dev, current.rank, current.index)
-
-
-def add_copies(table: dict[CompositeKey, Candidate], records: FileRecords, *, dev: str, rank: int) -> None:
-    """Fold one file's copies into ``table`` (the hot loop of a cold merge)."""
-    get = table.get
-    export_millis = records.exported_at_millis
-    kept = records.kept
-    access = records.access
-    for position, (key, kind, index) in enumerate(zip(records.keys, records.types, records.indexes, strict=True)):
-        keep = bool(kept) and position in kept
-        accesses = access[position] if access else 0
-        candidate = get(key)
-        if candidate is None:
-            table[key] = Candidate(kind, keep, dev, accesses, export_millis, rank, index)
-        else:
-            candidate.add_copy(kind, keep, dev, accesses, export_millis, rank, index)
+    def contributors(self, row: int) -> list[str]:
+        devs = self.devs.get(row)
+        return [self.dev[row]] if devs is None else sorted(name for name in devs if name)

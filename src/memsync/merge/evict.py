@@ -11,7 +11,7 @@ from memsync.model import CompositeKey
 @dataclass(frozen=True)
 class Selection:
     survivors: list[CompositeKey]  # output order: keep-tagged by key, then score desc, key asc
-    evicted: list[CompositeKey]  # sorted by key
+    evicted: list[CompositeKey]  # in input order (sorting a million keys is not worth it)
     keep_count: int
 
 
@@ -35,5 +35,5 @@ def select_survivors(
     chosen_set = set(chosen)
     ranked = sorted(chosen, key=lambda i: (-scores[i], keys[i]))
     survivors = kept + [keys[i] for i in ranked]
-    evicted = sorted(keys[i] for i in rest if i not in chosen_set)
+    evicted = [keys[i] for i in rest if i not in chosen_set]
     return Selection(survivors=survivors, evicted=evicted, keep_count=len(kept))

@@ -1,13 +1,17 @@
-"""Bytes of one contribution file -> compact per-observation records (pure, no I/O).
+"""Bytes of one contribution file -> compact column-wise records (pure, no I/O).
 
-The merge never keeps parsed observations around: it keeps a few columns per copy
-(key, type, keep, access) and re-reads the winning observations at the end. That bounds
-memory by the number of distinct observations, not by input bytes.
+The merge never keeps parsed observations around: per copy it keeps the key, the type's
+weight and the position in the file, and re-reads only the winning observations at the
+end. That bounds memory by the number of distinct observations, not by input bytes.
+This runs in worker processes, so the work per observation is done here, in list
+comprehensions, rather than in the parent.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 import msgspec
@@ -15,6 +19,7 @@ import orjson
 
 from memsync.errors import QuarantineReason
 from memsync.merge.keep import has_keep_tag
+from memsync.merge.scoring import TYPE_WEIGHTS, UNKNOWN_TYPE_WEIGHT
 from memsync.model import (
     FORMAT_VERSION,
     CompositeKey,
@@ -25,6 +30,7 @@ from memsync.model import (
 )
 
 _decode_contribution = msgspec.json.Decoder(ContributionFields).decode
+_MILLIS_THRESHOLD = 10**12
 
 
 @dataclass(frozen=True)
@@ -43,12 +49,20 @@ class FileRecords:
 
     exported_at_millis: int
     observation_count: int
-    keys: list[CompositeKey] = field(default_factory=list)
-    types: list[str] = field(default_factory=list)
-    indexes: list[int] = field(default_factory=list)  # position in the file's observations array
-    kept: set[int] = field(default_factory=set)  # positions i (into the lists) that are keep-tagged
+    sessions: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)  # null titles key as ""
+    created: list[int] = field(default_factory=list)  # milliseconds
+    type_weights: list[float] = field(default_factory=list)
+    indexes: list[int] | None = None  # positions in the file's observations; None: position i is i
+    kept: list[int] = field(default_factory=list)  # positions that carry a keep tag
     access: list[int] | None = None  # hook strategy only
     secret_hits: list[SecretHit] = field(default_factory=list)
+
+    def keys(self) -> list[CompositeKey]:
+        return list(zip(self.sessions, self.titles, self.created, strict=True))
+
+    def index_of(self, position: int) -> int:
+        return position if self.indexes is None else self.indexes[position]
 
 
 def parse_json_bytes(raw: bytes) -> Any:
@@ -87,33 +101,41 @@ def ingest_contribution(
         doc = None
     if doc is None or not _envelope_ok(doc, project, dev):
         # slow path, only for files the typed decoder refused: find the precise problem
-        observations = _checked_dicts(raw, project, dev)
-        return _records_from_dicts(raw, observations, keep_tags, scan_secrets, with_access,
-                                   exported_at=_dict_epoch(raw))
-    records = FileRecords(to_millis(doc.exportedAtEpoch), doc.observationCount)
-    hits = _secret_hits(raw, None) if scan_secrets else {}
-    # one bytes search per file instead of three string searches per observation
-    maybe_kept = bool(keep_tags) and (b"\\u" in raw or any(t.encode() in raw for t in keep_tags))
-    keys, types, indexes = records.keys, records.types, records.indexes
-    seen: dict[CompositeKey, int] = {}
-    for index, obs in enumerate(doc.observations):
-        epoch = obs.created_at_epoch
-        key = (obs.memory_session_id, obs.title or "", epoch if epoch >= 10**12 else epoch * 1000)
-        first = seen.setdefault(key, index)
-        if first != index:
-            raise _duplicate(first, index)
-        if index in hits:
-            records.secret_hits.append(hits[index])
-            continue
-        if maybe_kept and has_keep_tag((obs.title, obs.narrative, obs.text), keep_tags):
-            records.kept.add(len(keys))
-        keys.append(key)
-        types.append(obs.type)
-        indexes.append(index)
+        return _records_from_dicts(raw, _checked_dicts(raw, project, dev), keep_tags, scan_secrets,
+                                   with_access)
+    observations = doc.observations
+    intern = sys.intern  # one string per session: smaller to send to the parent, smaller there
+    records = FileRecords(
+        exported_at_millis=to_millis(doc.exportedAtEpoch),
+        observation_count=doc.observationCount,
+        sessions=[intern(o.memory_session_id) for o in observations],
+        titles=[o.title or "" for o in observations],
+        created=[e if e >= _MILLIS_THRESHOLD else e * 1000
+                 for e in [o.created_at_epoch for o in observations]],
+        type_weights=[TYPE_WEIGHTS.get(o.type, UNKNOWN_TYPE_WEIGHT) for o in observations],
+    )
+    _check_unique(records)
+    # one bytes search per file spares three string searches per observation in most files
+    if keep_tags and (b"\\u" in raw or any(t.encode() in raw for t in keep_tags)):
+        records.kept = _kept_positions(observations, keep_tags)
     if with_access:
-        by_index = {i: o.access_count for i, o in enumerate(doc.observations)}
-        records.access = [max(by_index[i] or 0, 0) for i in indexes]
+        records.access = [o.access_count if o.access_count and o.access_count > 0 else 0
+                          for o in observations]
+    if scan_secrets:
+        _withhold(records, _secret_hits(raw, None))
     return records
+
+
+def _kept_positions(observations: list[Any], keep_tags: tuple[str, ...]) -> list[int]:
+    if len(keep_tags) == 1:  # the usual case: a bare substring test skips almost every observation
+        tag = keep_tags[0]
+        maybe = [i for i, o in enumerate(observations)
+                 if tag in (o.title or "") or tag in (o.narrative or "") or tag in (o.text or "")]
+    else:
+        maybe = range(len(observations))
+    return [i for i in maybe
+            if has_keep_tag((observations[i].title, observations[i].narrative, observations[i].text),
+                            keep_tags)]
 
 
 def _envelope_ok(doc: ContributionFields, project: str, dev: str) -> bool:
@@ -121,51 +143,68 @@ def _envelope_ok(doc: ContributionFields, project: str, dev: str) -> bool:
             and doc.observationCount == len(doc.observations))
 
 
-def _checked_dicts(raw: bytes, project: str, dev: str) -> list[dict[str, Any]]:
+def _check_unique(records: FileRecords) -> None:
+    keys = records.keys()
+    if len(set(keys)) == len(keys):
+        return
+    first: dict[CompositeKey, int] = {}
+    for index, key in enumerate(keys):
+        earlier = first.setdefault(key, index)
+        if earlier != index:
+            raise QuarantineReason(
+                f"observations[{earlier}] and observations[{index}] share the composite key "
+                "(memory_session_id, title, created_at_epoch); remove the duplicate and export again"
+            )
+
+
+def _withhold(records: FileRecords, hits: dict[int, SecretHit]) -> None:
+    """Drop the positions that carry credentials from every column (rare: a copy is fine)."""
+    if not hits:
+        return
+    records.secret_hits = [hits[i] for i in sorted(hits)]
+    keep = [i not in hits for i in range(len(records.sessions))]
+    records.sessions = list(compress(records.sessions, keep))
+    records.titles = list(compress(records.titles, keep))
+    records.created = list(compress(records.created, keep))
+    records.type_weights = list(compress(records.type_weights, keep))
+    if records.access is not None:
+        records.access = list(compress(records.access, keep))
+    positions = [i for i, ok in enumerate(keep) if ok]
+    new_position = {old: new for new, old in enumerate(positions)}
+    records.kept = [new_position[i] for i in records.kept if i in new_position]
+    records.indexes = positions
+
+
+def _checked_dicts(raw: bytes, project: str, dev: str) -> tuple[int, list[dict[str, Any]]]:
     doc = parse_json_bytes(raw)
-    check_envelope(doc, project=project, dev=dev)
+    envelope = check_envelope(doc, project=project, dev=dev)
     observations = doc["observations"]
     for index, obs in enumerate(observations):
         check_observation(obs, index)
-    return observations
+    return to_millis(envelope.exported_at_epoch), observations
 
 
-def _dict_epoch(raw: bytes) -> int:
-    return to_millis(orjson.loads(raw)["exportedAtEpoch"])
-
-
-def _records_from_dicts(raw: bytes, observations: list[dict[str, Any]], keep_tags: tuple[str, ...],
-                        scan_secrets: bool, with_access: bool, *, exported_at: int) -> FileRecords:
+def _records_from_dicts(raw: bytes, checked: tuple[int, list[dict[str, Any]]], keep_tags: tuple[str, ...],
+                        scan_secrets: bool, with_access: bool) -> FileRecords:
     """The same records from plain dicts (files the typed decoder was stricter about)."""
-    records = FileRecords(exported_at, len(observations))
-    hits = _secret_hits(raw, observations) if scan_secrets else {}
-    seen: dict[CompositeKey, int] = {}
-    access: list[int] = []
-    for index, obs in enumerate(observations):
-        key = (obs["memory_session_id"], obs.get("title") or "", to_millis(obs["created_at_epoch"]))
-        first = seen.setdefault(key, index)
-        if first != index:
-            raise _duplicate(first, index)
-        if index in hits:
-            records.secret_hits.append(hits[index])
-            continue
-        if has_keep_tag((obs.get("title"), obs.get("narrative"), obs.get("text")), keep_tags):
-            records.kept.add(len(records.keys))
-        records.keys.append(key)
-        records.types.append(obs["type"])
-        records.indexes.append(index)
-        count = obs.get("access_count")
-        access.append(count if type(count) is int and count > 0 else 0)
-    if with_access:
-        records.access = access
-    return records
-
-
-def _duplicate(first: int, index: int) -> QuarantineReason:
-    return QuarantineReason(
-        f"observations[{first}] and observations[{index}] share the composite key "
-        "(memory_session_id, title, created_at_epoch); remove the duplicate and export again"
+    exported_at, observations = checked
+    records = FileRecords(
+        exported_at_millis=exported_at,
+        observation_count=len(observations),
+        sessions=[o["memory_session_id"] for o in observations],
+        titles=[o.get("title") or "" for o in observations],
+        created=[to_millis(o["created_at_epoch"]) for o in observations],
+        type_weights=[TYPE_WEIGHTS.get(o["type"], UNKNOWN_TYPE_WEIGHT) for o in observations],
+        kept=[i for i, o in enumerate(observations)
+              if has_keep_tag((o.get("title"), o.get("narrative"), o.get("text")), keep_tags)],
     )
+    _check_unique(records)
+    if with_access:
+        counts = [o.get("access_count") for o in observations]
+        records.access = [c if type(c) is int and c > 0 else 0 for c in counts]
+    if scan_secrets:
+        _withhold(records, _secret_hits(raw, observations))
+    return records
 
 
 def _secret_hits(raw: bytes, observations: list[Any] | None) -> dict[int, SecretHit]:
@@ -177,8 +216,6 @@ def _secret_hits(raw: bytes, observations: list[Any] | None) -> dict[int, Secret
         observations = orjson.loads(raw)["observations"]  # rare: only files with a candidate
     hits: dict[int, SecretHit] = {}
     for index, obs in enumerate(observations):
-        if not isinstance(obs, dict):
-            continue  # check_observation reports it
         findings = secrets.scan_observation(obs)
         if findings:
             hits[index] = secret_hit(index, obs, findings)

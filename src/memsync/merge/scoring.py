@@ -17,6 +17,7 @@ TYPE_WEIGHTS: dict[str, float] = {
 }
 UNKNOWN_TYPE_WEIGHT = TYPE_WEIGHTS["change"]
 MILLIS_PER_DAY = 86_400_000
+RECENCY_HALF_DAYS = 150  # the age at which recency has lost ln 2 of its weight
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def type_weight(kind: str) -> float:
 
 def recency_weight(days_old: float) -> float:
     """1 today, about 0.59 after 150 days; a future date counts as today."""
-    return 1.0 / (1.0 + math.log1p(max(days_old, 0.0) / 150.0))
+    return 1.0 / (1.0 + math.log1p(max(days_old, 0.0) / RECENCY_HALF_DAYS))
 
 
 def diffusion_weight(devs_having_it: int, total_devs: int) -> float:
@@ -62,11 +63,15 @@ def access_weight(accesses: int, max_accesses: int) -> float:
     return accesses / max_accesses if max_accesses > 0 else 0.0
 
 
-def score(kind: str, created_millis: int, third: float, now_millis: int, weights: Weights) -> float:
-    """``weights.type·type + weights.recency·recency + weights.third·third``."""
+def score(type_weight_value: float, created_millis: int, third: float, now_millis: int,
+          weights: Weights) -> float:
+    """``weights.type·type + weights.recency·recency + weights.third·third``.
+
+    ``merge/plan.py`` computes the same sum column-wise for a whole project.
+    """
     days_old = (now_millis - created_millis) / MILLIS_PER_DAY
     return (
-        weights.type * type_weight(kind)
+        weights.type * type_weight_value
         + weights.recency * recency_weight(days_old)
         + weights.third * third
     )
