@@ -47,9 +47,12 @@ def build_repo(root: Path, devs: int, per_dev: int, files_per_dev: int, seed: in
     for d in range(devs):
         dev = f"dev{d:03d}"
         observations = []
+        taken: set[int] = set()  # a file never repeats a composite key (the merge would refuse it)
         for i in range(per_dev):
-            if shared and rng.random() < 0.05:
-                obs = dict(rng.choice(shared))
+            pick = rng.randrange(len(shared)) if shared and rng.random() < 0.05 else None
+            if pick is not None and pick not in taken and shared[pick]["project"] != dev:
+                taken.add(pick)
+                obs = dict(shared[pick])
             else:
                 obs = {
                     "id": i,
@@ -66,7 +69,7 @@ def build_repo(root: Path, devs: int, per_dev: int, files_per_dev: int, seed: in
                     "project": "bench",
                 }
                 if rng.random() < 0.02:
-                    shared.append(obs)
+                    shared.append({**obs, "project": dev})
             observations.append(obs)
         merged_pool.extend(rng.sample(observations, min(len(observations), 10)))
         chunk = max(1, len(observations) // files_per_dev)
@@ -122,6 +125,7 @@ def run(devs: int, per_dev: int, files_per_dev: int, repeat: int) -> None:
         warm_time, warm_result = best_of(repeat, lambda: generate_project_profiles(
             root, "bench", now_millis=BASE_MILLIS))
         assert count == devs * per_dev and warm_result.written == []
+        assert len(run_result.devs) == devs, "a generated file was refused"
         print(f"  floor  read+orjson parse : {floor:8.3f} s")
         print(f"  cold   generate (writes {len(run_result.written)} files): {cold_time:8.3f} s"
               f"   ratio to floor {cold_time / floor:5.2f}x")

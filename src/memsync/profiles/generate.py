@@ -134,13 +134,15 @@ def _read_contribution(
     if doc is not None and _envelope_ok(doc, project, dev):
         # Typed decoding validated every field in C; only the list fields remain to be read.
         exported_at = to_millis(doc.exportedAtEpoch)
+        facts, concepts, files, day = (metrics.ObservationFacts, metrics.concept_list,
+                                       metrics.file_list, metrics.day_number)
         records = [
-            metrics.ObservationFacts(
-                key=(obs.memory_session_id, obs.title or "", to_millis(obs.created_at_epoch)),
-                type=obs.type,
-                concepts=metrics.concept_list(obs.concepts),
-                files=metrics.file_list(obs.files_read, obs.files_modified),
-                day=metrics.day_number(obs.created_at_epoch),
+            facts(
+                (obs.memory_session_id, obs.title or "", to_millis(obs.created_at_epoch)),
+                obs.type,
+                concepts(obs.concepts),
+                files(obs.files_read, obs.files_modified),
+                day(obs.created_at_epoch),
             )
             for obs in doc.observations
         ]
