@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # mem-sync's CI image: the merge bot for the GitHub Action, GitLab CI and Bitbucket Pipelines.
 #
 # Base image pinned by digest so a rebuild months later gets the same Python and Debian;
@@ -36,6 +34,7 @@ RUN apt-get update \
 RUN git config --system --add safe.directory '*'
 # Installed from the builder's wheels with no index: the image holds exactly what was built.
 # pip compiles bytecode at install time, so a non-root user still starts fast.
+# (RUN --mount needs BuildKit, Docker's default builder since Engine 23.)
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels --requirement /wheels/requirements.txt \
     && mem-sync --version

@@ -345,13 +345,14 @@ def _publish(repo: Path, merge: Callable[[], Any], inputs: ActionInputs,
     from memsync.git import Identity
     from memsync.publish import PublishOptions, publish
 
+    # The provider and git read the token from this mapping, never from argv.
+    env = dict(os.environ)
     if inputs.token:
-        # The GitHub provider reads the token from the environment, never from argv.
-        os.environ["GITHUB_TOKEN"] = inputs.token
+        env["GITHUB_TOKEN"] = inputs.token
     options = PublishOptions(
         mode=mode, branch=inputs.branch, base=inputs.base, labels=inputs.labels,
         reviewers=inputs.reviewers, draft=inputs.draft, provider="github",
-        identity=Identity(name=ACTIONS_BOT_NAME, email=ACTIONS_BOT_EMAIL),
+        identity=Identity(name=ACTIONS_BOT_NAME, email=ACTIONS_BOT_EMAIL), env=env,
     )
     result = publish(repo, merge, options)
     return {"mode": result.mode, "operation": result.operation, "url": result.url,
