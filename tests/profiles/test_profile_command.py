@@ -180,3 +180,18 @@ def test_user_errors_are_one_line_without_traceback(team: Path, args: list[str],
     assert done.returncode in (1, 2)
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_file_the_typed_decoder_refuses_but_the_model_accepts_still_counts(team: Path) -> None:
+    # access_count is not a field the model checks; the typed decoder wants an int there
+    write_contribution(team, [observation("odd", session="s-o", access_count="many")], dev="carol")
+    _run(team, "--now", str(NOW_MILLIS))
+    assert read_json(team / "profiles/demo/carol/profile.json")["knowledgeSpectrum"]["total"] == 1
+
+
+def test_file_repeating_a_composite_key_is_skipped_like_the_merge_does(team: Path) -> None:
+    write_contribution(team, [observation("same", session="s-d"), observation("same", session="s-d"),
+                              observation("other", session="s-d")], dev="carol")
+    write_contribution(team, [observation("kept", session="s-k")], dev="carol", stamp="2026-03-20T00-00-00")
+    _run(team, "--now", str(NOW_MILLIS))
+    assert read_json(team / "profiles/demo/carol/profile.json")["knowledgeSpectrum"]["total"] == 1
