@@ -150,6 +150,15 @@ def pull_request_from_fork(event: Mapping[str, Any]) -> bool:
     return bool(head) and head != base
 
 
+def workflow_branch(env: Mapping[str, str]) -> str | None:
+    """The branch the workflow runs on, when it runs on one (not a tag or a pull request).
+
+    It is the natural base: the push that triggered the merge landed there.
+    """
+    ref = env.get("GITHUB_REF", "")
+    return ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+
+
 # ---- workflow commands -----------------------------------------------------------------------
 
 def escape_data(text: str) -> str:
@@ -319,7 +328,7 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
     if mode == "none":
         merge()
     else:
-        publish_dict = _publish(repo, merge, inputs, mode)
+        publish_dict = _publish(repo, merge, inputs, mode, workflow_branch(env))
     if not reports:
         raise MemSyncError("publishing finished without running the merge; this is a bug in "
                            "mem-sync, please report it")
@@ -340,8 +349,8 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
                      publish=publish_dict, outputs=outputs)
 
 
-def _publish(repo: Path, merge: Callable[[], Any], inputs: ActionInputs,
-             mode: str) -> dict[str, Any]:
+def _publish(repo: Path, merge: Callable[[], Any], inputs: ActionInputs, mode: str,
+             branch_ran_on: str | None) -> dict[str, Any]:
     from memsync.git import Identity
     from memsync.publish import PublishOptions, publish
 
@@ -350,7 +359,7 @@ def _publish(repo: Path, merge: Callable[[], Any], inputs: ActionInputs,
     if inputs.token:
         env["GITHUB_TOKEN"] = inputs.token
     options = PublishOptions(
-        mode=mode, branch=inputs.branch, base=inputs.base, labels=inputs.labels,
+        mode=mode, branch=inputs.branch, base=inputs.base or branch_ran_on, labels=inputs.labels,
         reviewers=inputs.reviewers, draft=inputs.draft, provider="github",
         identity=Identity(name=ACTIONS_BOT_NAME, email=ACTIONS_BOT_EMAIL), env=env,
     )

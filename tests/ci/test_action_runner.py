@@ -13,6 +13,7 @@ import random
 import string
 import subprocess
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builders import observation, read_json, write_contribution
+from fakes.forge import FakeForge
 from memsync.action import escape_property, format_outputs, input_value
 
 TOKEN = "ghs_" + "Tk9" * 12  # the shape of an installation token; masked, never printed
@@ -113,7 +115,8 @@ def add_problems(repo: Path) -> None:
                        dev="carol")
 
 
-def run_action(ws: Path, tmp_path: Path, event: dict | None = None, **inputs: str) -> Run:
+def run_action(ws: Path, tmp_path: Path, event: dict | None = None,
+               extra_env: dict[str, str] | None = None, **inputs: str) -> Run:
     output_file = tmp_path / "github_output"
     summary_file = tmp_path / "step_summary"
     event_file = tmp_path / "event.json"
@@ -126,6 +129,7 @@ def run_action(ws: Path, tmp_path: Path, event: dict | None = None, **inputs: st
         "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(ws), "GITHUB_OUTPUT": str(output_file),
         "GITHUB_STEP_SUMMARY": str(summary_file), "GITHUB_EVENT_PATH": str(event_file),
         "GITHUB_EVENT_NAME": "push", "GITHUB_REPOSITORY": "team/memory",
+        "GITHUB_REF": "refs/heads/main", "GITHUB_REF_NAME": "main",
         "SOURCE_DATE_EPOCH": "1774000000",
         # action.yml defaults, as the runner passes them (hyphens kept)
         "INPUT_CAP": "500", "INPUT_RETENTION-DAYS": "30", "INPUT_PUBLISH": "none",
@@ -135,6 +139,7 @@ def run_action(ws: Path, tmp_path: Path, event: dict | None = None, **inputs: st
         "INPUT_WORKING-DIRECTORY": "shared", "INPUT_TOKEN": TOKEN,
     })
     env.update({f"INPUT_{name.upper()}": value for name, value in inputs.items()})
+    env.update(extra_env or {})
     proc = subprocess.run(["mem-sync", "action"], cwd=ws, env=env, capture_output=True,
                           text=True, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr,
@@ -268,3 +273,49 @@ def test_a_value_containing_the_delimiter_gets_another_one() -> None:
     delimiters = iter(["EOF", "EOF", "EOF2"])
     text = format_outputs({"pr-url": "line\nEOF\nmore"}, make_delimiter=lambda: next(delimiters))
     assert parse_github_output(text) == {"pr-url": "line\nEOF\nmore"}
+
+
+def test_push_mode_commits_the_merge_to_the_branch_as_the_actions_bot(
+        workspace: Path, tmp_path: Path) -> None:
+    repo = workspace / "shared"
+    run = run_action(workspace, tmp_path, publish="push")
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.outputs["pr-operation"] == "pushed"
+    assert run.outputs["pr-url"] == ""
+    remote_tip = git(repo, "ls-remote", "origin", "refs/heads/main").split()[0]
+    assert remote_tip == git(repo, "rev-parse", "HEAD").strip()
+    assert git(repo, "log", "-1", "--format=%an <%ae>", remote_tip).strip() == (
+        "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>")
+    pushed = set(git(repo, "show", "--name-only", "--format=", remote_tip).split())
+    assert {"merged/demo/latest.json", ".merge-state.json"} <= pushed
+    assert "Pushed `" + remote_tip[:12] in run.summary
+
+    again = run_action(workspace, tmp_path, publish="push")
+    assert again.code == 0
+    assert again.outputs["changed"] == "false"
+    assert git(repo, "ls-remote", "origin", "refs/heads/main").split()[0] == remote_tip
+
+
+@pytest.fixture
+def forge() -> Iterator[FakeForge]:
+    server = FakeForge(tokens={TOKEN}).start()
+    yield server
+    server.stop()
+
+
+def test_pr_mode_opens_one_rolling_pull_request_and_reports_its_url(
+        workspace: Path, tmp_path: Path, forge: FakeForge) -> None:
+    api = {"GITHUB_API_URL": f"{forge.base_url}/api/v3"}
+    run = run_action(workspace, tmp_path, extra_env=api, publish="pr", labels="memory, bot")
+    assert run.code == 0, run.stdout + run.stderr
+    (pr,) = forge.open_prs("github")
+    assert run.outputs["pr-operation"] == "created"
+    assert run.outputs["pr-url"] and run.outputs["pr-url"].endswith(f"/pull/{pr['number']}")
+    assert f"Pull request created: {run.outputs['pr-url']}" in run.summary
+    assert git(workspace / "shared", "ls-remote", "origin", "refs/heads/mem-sync/merge")
+
+    again = run_action(workspace, tmp_path, extra_env=api, publish="pr")
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.outputs["pr-operation"] in ("unchanged", "updated")
+    assert len(forge.open_prs("github")) == 1
+    assert TOKEN not in run.everything().replace(f"::add-mask::{TOKEN}", "", 1)
