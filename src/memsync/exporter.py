@@ -20,11 +20,11 @@ from memsync import __version__
 from memsync import git as gitops
 from memsync.atomic import atomic_write_bytes
 from memsync.claude_mem import (
+    count_observations,
     open_read_only,
     project_counts,
-    read_observation_heads,
-    read_observations_by_id,
     read_schema,
+    select_observations,
 )
 from memsync.config import ExportFilters, ProjectConfig, RemoteConfig
 from memsync.errors import DatabaseError, GitError, PushRejected, RepoError
@@ -40,19 +40,29 @@ MAX_PUSH_ATTEMPTS = 3
 def matches_filter(
     type_: str | None, title: str | None, narrative: str | None, text: str | None, filters: ExportFilters
 ) -> bool:
-    """types OR keywords (case-insensitive) OR tags (case-sensitive, e.g. ``#shared``) over
-    title, narrative and text. All filters empty matches nothing: sharing is opt-in."""
+    """The export rule: type in ``types`` OR a tag (case-sensitive, e.g. ``#shared``) OR a keyword
+    (case-insensitive) inside the title, the narrative or the text. All filters empty match
+    nothing: sharing is opt-in. ``select_observations`` runs this same rule in SQL."""
     if type_ in filters.types:
         return True
-    if not (filters.keywords or filters.tags):
-        return False
-    haystack = " ".join(part for part in (title, narrative, text) if part)
-    if filters.tags and any(tag in haystack for tag in filters.tags):
+    fields = [part for part in (title, narrative, text) if part]
+    if any(tag in field for tag in filters.tags for field in fields):
         return True
-    if filters.keywords:
-        lowered = haystack.lower()
-        return any(keyword.lower() in lowered for keyword in filters.keywords)
-    return False
+    return keyword_match(filters.keywords)(title, narrative, text)
+
+
+def keyword_match(keywords: Sequence[str]) -> Callable[[str | None, str | None, str | None], bool]:
+    lowered = [keyword.lower() for keyword in keywords]
+
+    def match(title: str | None, narrative: str | None, text: str | None) -> bool:
+        for field in (title, narrative, text):
+            if field:
+                folded = field.lower()
+                if any(keyword in folded for keyword in lowered):
+                    return True
+        return False
+
+    return match
 
 
 @dataclass(frozen=True)
@@ -117,11 +127,14 @@ def plan_export(
     conn = open_read_only(db_path)
     try:
         read_schema(conn, db_path)
-        heads = read_observation_heads(conn, project.mem_project, db_path)
-        if not heads:
+        total = count_observations(conn, project.mem_project, db_path)
+        if not total:
             raise DatabaseError(_unknown_project_message(project, project_counts(conn), db_path))
-        wanted = [row[0] for row in heads if matches_filter(row[1], row[2], row[3], row[4], project.export)]
-        observations = read_observations_by_id(conn, wanted, db_path)
+        filters = project.export
+        observations = select_observations(
+            conn, project.mem_project, db_path, types=filters.types, tags=filters.tags,
+            keyword_match=keyword_match(filters.keywords) if filters.keywords else None,
+        )
     finally:
         conn.close()
     if observations:
@@ -134,7 +147,7 @@ def plan_export(
         mem_project=project.mem_project,
         dev=dev,
         observations=observations,
-        total_in_project=len(heads),
+        total_in_project=total,
         filters=project.export,
         now_millis=now_millis,
         document=document,

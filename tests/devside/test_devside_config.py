@@ -213,9 +213,7 @@ def test_missing_and_unparsable_config_say_what_to_run(config_file: Path, mem_sy
     config_file.parent.mkdir(parents=True)
     config_file.write_text("{not json")
     result = mem_sync("config", check=False)
-    assert (
-        result.returncode == 1 and "not valid JSON" in result.stderr and len(result.stderr.splitlines()) == 1
-    )
+    assert result.returncode == 1 and "not valid JSON" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_cli_runner_commands_are_click_commands() -> None:
@@ -224,9 +222,7 @@ def test_cli_runner_commands_are_click_commands() -> None:
 
 
 _names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,10}", fullmatch=True)
-_values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=8), st.lists(st.text(max_size=4))
-)
+_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=8), st.lists(st.text(max_size=4)))
 
 
 @settings(max_examples=150, deadline=None)

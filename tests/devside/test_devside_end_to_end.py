@@ -59,9 +59,7 @@ def test_export_merge_import_round_trip(
         ],
         name="bob",
     )
-    carol_db = seeded_db(
-        [seed_row("Carol own note", session="carol-s1", created_at_epoch=BASE)], name="carol"
-    )
+    carol_db = seeded_db([seed_row("Carol own note", session="carol-s1", created_at_epoch=BASE)], name="carol")
 
     _use_config(monkeypatch, tmp_path, "alice")
     configure(mem_sync, dev="alice", db=alice_db, url=str(bare_repo))

@@ -18,16 +18,10 @@ FAKE_PAT = "ghp_" + "q7Zr2LmX9pKd4TwB8nVc3HyF6sJa1GuE5oRi"
 
 FILTER_ROWS = [
     seed_row("Use WAL mode", type="decision", created_at_epoch=1_773_900_000_000),
-    seed_row(
-        "Cache layout", type="discovery", narrative="An ARCHITECTURE note", created_at_epoch=1_773_900_100_000
-    ),
-    seed_row(
-        "Minor tweak", type="change", narrative="worth sharing #shared", created_at_epoch=1_773_900_200_000
-    ),
+    seed_row("Cache layout", type="discovery", narrative="An ARCHITECTURE note", created_at_epoch=1_773_900_100_000),
+    seed_row("Minor tweak", type="change", narrative="worth sharing #shared", created_at_epoch=1_773_900_200_000),
     seed_row("Loud tag", type="change", narrative="not ours #SHARED", created_at_epoch=1_773_900_300_000),
-    seed_row(
-        "Elsewhere", type="decision", project="other", session="s-other", created_at_epoch=1_773_900_400_000
-    ),
+    seed_row("Elsewhere", type="decision", project="other", session="s-other", created_at_epoch=1_773_900_400_000),
 ]
 
 
@@ -122,15 +116,11 @@ def test_export_dry_run_shows_and_writes_nothing(seeded_db, bare_repo: Path, mem
     assert not _has_branch(bare_repo, "main")
 
 
-def test_export_refuses_secrets_and_redacts_on_request(
-    seeded_db, bare_repo: Path, mem_sync, tmp_path: Path
-) -> None:
+def test_export_refuses_secrets_and_redacts_on_request(seeded_db, bare_repo: Path, mem_sync, tmp_path: Path) -> None:
     db = seeded_db(
         [
             *FILTER_ROWS,
-            seed_row(
-                "Deploy notes", narrative=f"use token {FAKE_PAT} for CI", created_at_epoch=1_773_900_500_000
-            ),
+            seed_row("Deploy notes", narrative=f"use token {FAKE_PAT} for CI", created_at_epoch=1_773_900_500_000),
         ]
     )
     configure(mem_sync, dev="alice", db=db, url=str(bare_repo))
@@ -220,3 +210,75 @@ def test_export_reads_committed_wal_rows_while_a_writer_holds_the_lock(
         writer.execute("ROLLBACK")
     finally:
         writer.close()
+
+
+VARIED_ROWS = [
+    seed_row("Straße layout", type="decision", narrative="Grüße aus KÖLN #Shared", created_at_epoch=1_773_900_000_001),
+    seed_row(
+        "KELVIN scale", type="discovery", narrative="the \u212a sign folds to k", created_at_epoch=1_773_900_000_002
+    ),
+    seed_row("İstanbul notes", type="change", narrative=None, created_at_epoch=1_773_900_000_003),
+    seed_row(
+        "plain", type="bugfix", narrative="tagged #shared here, Architecture too", created_at_epoch=1_773_900_000_004
+    ),
+    seed_row("spaces", type="feature", narrative="foo", created_at_epoch=1_773_900_000_005),
+    seed_row("bar tail", type="refactor", narrative="100% done_ok", created_at_epoch=1_773_900_000_006),
+]
+_VOCAB = [
+    "decision",
+    "bugfix",
+    "#shared",
+    "#Shared",
+    "köln",
+    "KÖLN",
+    "straße",
+    "k",
+    "kelvin",
+    "i̇stanbul",
+    "architecture",
+    "foo bar",
+    "%",
+    "_",
+    "done_ok",
+    "x",
+]
+
+
+def test_sql_selection_is_exactly_the_filter_rule(seeded_db) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from memsync.claude_mem import open_read_only, select_observations
+    from memsync.config import ExportFilters
+    from memsync.exporter import keyword_match, matches_filter
+
+    db = seeded_db(VARIED_ROWS)
+    conn = open_read_only(db)
+    conn.row_factory = sqlite3.Row
+    every = [dict(row) for row in conn.execute("SELECT * FROM observations ORDER BY created_at_epoch, id")]
+    conn.row_factory = None
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        types=st.lists(st.sampled_from(_VOCAB), max_size=2),
+        keywords=st.lists(st.sampled_from(_VOCAB), max_size=2),
+        tags=st.lists(st.sampled_from(_VOCAB), max_size=2),
+    )
+    def check(types, keywords, tags) -> None:
+        filters = ExportFilters(tuple(types), tuple(keywords), tuple(tags))
+        chosen = select_observations(
+            conn,
+            "demo",
+            db,
+            types=filters.types,
+            tags=filters.tags,
+            keyword_match=keyword_match(filters.keywords) if keywords else None,
+        )
+        expected = [
+            row for row in every if matches_filter(row["type"], row["title"], row["narrative"], row["text"], filters)
+        ]
+        assert [row["id"] for row in chosen] == [row["id"] for row in expected]
+        assert chosen == expected
+
+    check()
+    conn.close()

@@ -20,9 +20,7 @@ from memsync.importer import import_merged
 MERGED_BASE = 1_773_950_000_000
 
 
-def _write_merged(
-    repo: Path, observations: list[dict[str, Any]], project: str = "demo", **overrides: Any
-) -> Path:
+def _write_merged(repo: Path, observations: list[dict[str, Any]], project: str = "demo", **overrides: Any) -> Path:
     path = repo / "merged" / project / "latest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = contribution(observations, dev="ci-merge", project=project, **overrides)
@@ -50,9 +48,7 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_import_fills_columns_creates_sessions_and_is_searchable(
-    claude_mem_db: Path, mem_sync, tmp_path: Path
-) -> None:
+def test_import_fills_columns_creates_sessions_and_is_searchable(claude_mem_db: Path, mem_sync, tmp_path: Path) -> None:
     repo = tmp_path / "shared"
     merged = [
         observation(
@@ -80,9 +76,7 @@ def test_import_fills_columns_creates_sessions_and_is_searchable(
         ),
     ]
     _write_merged(repo, merged)
-    configure(
-        mem_sync, dev="carol", db=claude_mem_db, url=str(tmp_path / "unused.git"), mem_project="carol-demo"
-    )
+    configure(mem_sync, dev="carol", db=claude_mem_db, url=str(tmp_path / "unused.git"), mem_project="carol-demo")
     out = mem_sync("import", "--repo-dir", str(repo)).stdout
     assert "added 2 of 2 observations (0 already present, 2 sessions created)" in out
 
@@ -133,9 +127,7 @@ def test_reimport_adds_nothing(claude_mem_db: Path, mem_sync, tmp_path: Path) ->
 
 
 def test_own_observations_never_come_back_twice(seeded_db, mem_sync, tmp_path: Path) -> None:
-    db = seeded_db(
-        [seed_row(f"Mine {i}", session="carol-s", created_at_epoch=MERGED_BASE + i) for i in range(5)]
-    )
+    db = seeded_db([seed_row(f"Mine {i}", session="carol-s", created_at_epoch=MERGED_BASE + i) for i in range(5)])
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     own = [dict(row) for row in conn.execute("SELECT * FROM observations")]
@@ -145,9 +137,7 @@ def test_own_observations_never_come_back_twice(seeded_db, mem_sync, tmp_path: P
     repo = tmp_path / "shared"
     _write_merged(repo, [*own, *_others(3)])
     configure(mem_sync, dev="carol", db=db, url=str(tmp_path / "unused.git"))
-    assert (
-        "added 3 of 8 observations (5 already present" in mem_sync("import", "--repo-dir", str(repo)).stdout
-    )
+    assert "added 3 of 8 observations (5 already present" in mem_sync("import", "--repo-dir", str(repo)).stdout
     titles = [row[0] for row in db_rows(db, "SELECT title FROM observations ORDER BY title")]
     assert titles == sorted([f"Mine {i}" for i in range(5)] + [f"bob finding {i}" for i in range(3)])
     assert_db_consistent(db)
@@ -221,13 +211,9 @@ def test_concurrent_writer_loses_nothing(claude_mem_db: Path, tmp_path: Path) ->
         thread.join()
     assert not errors
     assert report.added == 3000
-    live = db_rows(
-        claude_mem_db, "SELECT count(*) FROM observations WHERE memory_session_id = 'live-session'"
-    )
+    live = db_rows(claude_mem_db, "SELECT count(*) FROM observations WHERE memory_session_id = 'live-session'")
     assert live[0][0] == len(written)
-    imported = db_rows(
-        claude_mem_db, "SELECT count(*) FROM observations WHERE memory_session_id LIKE 'bob-%'"
-    )
+    imported = db_rows(claude_mem_db, "SELECT count(*) FROM observations WHERE memory_session_id LIKE 'bob-%'")
     assert imported[0][0] == 3000
     assert_db_consistent(claude_mem_db)
 
@@ -250,9 +236,7 @@ def _assert_one_line(result, *fragments: str) -> None:
         (orjson.dumps(contribution([], dev="ci-merge", version=2)), ("format version 2", "upgrade mem-sync")),
         (
             orjson.dumps(
-                contribution(
-                    [observation("ok"), observation("bad", created_at_epoch="yesterday")], dev="ci-merge"
-                )
+                contribution([observation("ok"), observation("bad", created_at_epoch="yesterday")], dev="ci-merge")
             ),
             ("not a valid merged file", "observations[1].created_at_epoch must be a positive integer"),
         ),
@@ -282,9 +266,7 @@ def test_bad_merged_file_is_refused_whole(
 def test_nothing_merged_yet_says_so(claude_mem_db: Path, mem_sync, tmp_path: Path) -> None:
     (tmp_path / "shared").mkdir()
     configure(mem_sync, dev="carol", db=claude_mem_db, url=str(tmp_path / "unused.git"))
-    _assert_one_line(
-        mem_sync("import", "--repo-dir", str(tmp_path / "shared"), check=False), "nothing merged yet"
-    )
+    _assert_one_line(mem_sync("import", "--repo-dir", str(tmp_path / "shared"), check=False), "nothing merged yet")
 
 
 def test_locked_database_is_refused_cleanly(
@@ -305,9 +287,7 @@ def test_locked_database_is_refused_cleanly(
     assert not (state_dir() / "import-log.json").exists()
 
 
-def test_database_of_an_unknown_claude_mem_version_is_refused(
-    claude_mem_db: Path, mem_sync, tmp_path: Path
-) -> None:
+def test_database_of_an_unknown_claude_mem_version_is_refused(claude_mem_db: Path, mem_sync, tmp_path: Path) -> None:
     conn = sqlite3.connect(claude_mem_db)
     conn.execute("ALTER TABLE observations RENAME COLUMN created_at TO created_on")
     conn.commit()
