@@ -264,13 +264,13 @@ def run_merge(options: MergeOptions) -> MergeReport:
 
     if not options.dry_run:
         for path, data in writes:
-            atomic_write_bytes(path, data)
+            _write(repo, path, data)
     if options.profiles:
         _generate_profiles(repo, options, [p for p in projects.values() if p.report], now_millis, report)
     if not options.dry_run:
         delete_files(deletions)
         if state_changed:
-            atomic_write_bytes(state_path, state_bytes)
+            _write(repo, state_path, state_bytes)
     if state_changed:
         report.changed_paths.append(options.state_file)
     report.changed_paths.extend(report.retention_deleted)
@@ -309,8 +309,8 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
     rel = _rel(repo, path)
     try:
         raw = read_bytes_nofollow(str(path))
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # no previous merge (a file where the folder goes fails at write, loudly)
     except OSError as error:
         raw = None
         problem = f"cannot be read ({error.strerror})"
@@ -581,6 +581,16 @@ def _generate_profiles(repo: Path, options: MergeOptions, projects: list[_Projec
             continue
         report.profiles_written.extend(run.written)
         report.changed_paths.extend(run.written)
+
+
+def _write(repo: Path, path: Path, data: bytes) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as error:
+        raise RepoError(
+            f"cannot write {_rel(repo, path)} ({error.strerror}); the state was not updated, "
+            "so fix the path or permissions and run again"
+        ) from None
 
 
 def _differs(path: Path, data: bytes) -> bool:

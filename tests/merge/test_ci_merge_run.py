@@ -181,3 +181,19 @@ def test_no_contributions_folder_is_nothing_to_do(tmp_path: Path):
     result = run_mem_sync(["ci-merge", "--repo", tmp_path, "--no-profiles"])
     assert result.returncode == 0 and "Nothing to do" in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_the_state_untouched_so_nothing_is_lost(shared_repo: Path):
+    write_contribution(shared_repo, [observation("First")], dev="alice")
+    run_mem_sync(["ci-merge", "--repo", shared_repo, "--no-profiles"])
+    state_before = (shared_repo / ".merge-state.json").read_bytes()
+    merged_before = (shared_repo / "merged/demo/latest.json").read_bytes()
+    write_contribution(shared_repo, [observation("Second")], dev="bob", project="other")
+    (shared_repo / "merged/other").write_text("a file where a folder must be")
+    result = run_mem_sync(["ci-merge", "--repo", shared_repo, "--no-profiles"])
+    assert result.returncode == 1
+    assert result.stderr.startswith("mem-sync: error: cannot write merged/other/latest.json")
+    assert "Traceback" not in result.stderr
+    assert (shared_repo / ".merge-state.json").read_bytes() == state_before
+    assert (shared_repo / "merged/demo/latest.json").read_bytes() == merged_before
+    assert not list(shared_repo.rglob("*.tmp"))
