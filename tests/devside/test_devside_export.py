@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from pathlib import Path
 
@@ -152,16 +151,28 @@ def test_export_into_an_existing_checkout(seeded_db, bare_repo: Path, mem_sync, 
     assert len(files) == 1 and files[0].parent.name == "alice"
 
 
-def test_export_without_auto_merge_pushes_a_branch_not_main(seeded_db, bare_repo: Path, mem_sync) -> None:
-    if importlib.util.find_spec("memsync.publish") is not None:
-        pytest.skip("memsync.publish opens the PR through a forge API; its own tests cover that")
-    db = seeded_db(FILTER_ROWS)
-    configure(mem_sync, dev="alice", db=db, url=str(bare_repo), auto_merge=False)
-    out = mem_sync("export").stdout
-    assert "open a pull request into main" in out
+def test_export_without_auto_merge_opens_a_pull_request(
+    seeded_db, bare_repo: Path, mem_sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.forge import FakeForge
+
+    forge = FakeForge().start()
+    try:
+        monkeypatch.setenv("GITHUB_API_URL", f"{forge.base_url}/api/v3")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "acme/memories")
+        monkeypatch.setenv("GITHUB_TOKEN", "good-token")
+        db = seeded_db(FILTER_ROWS)
+        configure(mem_sync, dev="alice", db=db, url=str(bare_repo), auto_merge=False)
+        out = mem_sync("export").stdout
+        (pr,) = forge.open_prs("github")
+    finally:
+        forge.stop()
+    assert pr["head"].startswith("mem-sync/export/alice/demo/") and pr["base"] == "main"
+    assert "alice export for demo (2 observations)" in pr["title"]
+    assert "pull request" in out
     assert not _has_branch(bare_repo, "main")
     heads = run_git(["ls-remote", "--heads", str(bare_repo)], None).stdout
-    assert "refs/heads/mem-sync/export/alice/demo/" in heads
+    assert f"refs/heads/{pr['head']}" in heads
 
 
 def test_unreachable_remote_is_one_line_and_writes_nothing(seeded_db, mem_sync, tmp_path: Path) -> None:
