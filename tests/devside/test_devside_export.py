@@ -293,3 +293,43 @@ def test_sql_selection_is_exactly_the_filter_rule(seeded_db) -> None:
 
     check()
     conn.close()
+
+
+def test_export_retries_when_another_developer_pushed_first(seeded_db, mem_sync, tmp_path: Path) -> None:
+    from fakes.git_http import GitHttpServer
+
+    server = GitHttpServer(tmp_path / "git-root").start()
+    try:
+        server.create_bare("shared.git")
+        url = server.url("shared.git")
+        seed = clone(url, tmp_path / "seed")
+        run_git(["checkout", "--quiet", "-B", "main"], seed)
+        (seed / "README.md").write_text("team memories\n")
+        run_git(["add", "README.md"], seed)
+        run_git(["-c", "user.name=t", "-c", "user.email=t@x", "commit", "--quiet", "-m", "seed"], seed)
+        run_git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], seed)
+        raced: list[str] = []
+
+        def bob_pushes_first(path: str) -> None:
+            if raced:
+                return
+            raced.append(path)
+            bob = clone(url, tmp_path / "bob")
+            target = bob / "contributions" / "demo" / "bob" / "2026-03-19T18-00-00.json"
+            target.parent.mkdir(parents=True)
+            target.write_text("{}\n")
+            run_git(["add", "--all"], bob)
+            run_git(["-c", "user.name=bob", "-c", "user.email=b@x", "commit", "--quiet", "-m", "bob"], bob)
+            run_git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], bob)
+
+        server.before_receive = bob_pushes_first
+        db = seeded_db(FILTER_ROWS)
+        configure(mem_sync, dev="alice", db=db, url=url)
+        assert "pushed to" in mem_sync("export").stdout
+        server.before_receive = None
+        check = clone(url, tmp_path / "check")
+        devs = sorted(path.parent.name for path in check.glob("contributions/demo/*/*.json"))
+        assert raced and devs == ["alice", "bob"]
+        assert (check / "README.md").exists()
+    finally:
+        server.stop()
