@@ -83,6 +83,7 @@ class FakeForge:
 
     def fail(self, method: str, path_regex: str, status: int, *, times: int = 1,
              body: Any = None, headers: dict[str, str] | None = None) -> None:
+        """The next ``times`` matching requests answer ``status`` (0: drop the connection)."""
         self.faults.append(Fault(method, re.compile(path_regex), status, times,
                                  body if body is not None else {"message": f"HTTP {status}"},
                                  headers or {}))
@@ -438,6 +439,11 @@ def _handler(forge: FakeForge) -> type[BaseHTTPRequestHandler]:
                 if fault is not None:
                     fault.remaining -= 1
             if fault is not None:
+                if fault.status == 0:
+                    # A connection reset: the peer goes away without an answer.
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self._send(fault.status, fault.body, fault.headers)
                 return
             if not forge._authorized(headers):

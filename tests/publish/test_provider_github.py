@@ -111,3 +111,10 @@ def test_persistent_outage_gives_up_after_bounded_retries(clean_forge, sleeps):
     with pytest.raises(ProviderError, match="503"):
         sync_pull_request(provider(clean_forge, sleeps), SPEC, differs=True)
     assert sleeps.pauses == [0.5, 1.0]
+
+
+def test_connection_reset_is_retried(clean_forge, sleeps):
+    clean_forge.fail("POST", r"/pulls$", 0)
+    result = sync_pull_request(provider(clean_forge, sleeps), SPEC, differs=True)
+    assert result.operation == "created" and sleeps.pauses == [0.5]
+    assert len(clean_forge.open_prs("github")) == 1

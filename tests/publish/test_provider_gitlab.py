@@ -108,3 +108,9 @@ def test_bad_gateway_is_retried_then_succeeds(clean_forge, sleeps):
     assert result.operation == "created" and sleeps.pauses == [0.5]
     assert len(clean_forge.calls("POST", r"/merge_requests$")) == 2
     assert len(clean_forge.open_prs("gitlab")) == 1
+
+
+def test_connection_reset_is_retried(clean_forge, sleeps):
+    clean_forge.fail("GET", r"/merge_requests$", 0)
+    result = sync_pull_request(provider(clean_forge, sleeps), SPEC, differs=True)
+    assert result.operation == "created" and sleeps.pauses == [0.5]
