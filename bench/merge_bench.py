@@ -120,7 +120,8 @@ def reset(repo: Path) -> None:
 
 
 def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants, from /proc."""
+    """Memory of a process and all its descendants, from /proc: the sum of proportional set
+    sizes (PSS), so pages a forked worker shares with its parent are counted once."""
     total = 0
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -139,8 +140,11 @@ def tree_rss(pid: int) -> int:
             continue
         seen.add(current)
         try:
-            with open(f"/proc/{current}/statm") as handle:
-                total += int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{current}/smaps_rollup") as handle:
+                for line in handle:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
         except OSError:
             pass
         stack.extend(children.get(current, []))
@@ -148,7 +152,7 @@ def tree_rss(pid: int) -> int:
 
 
 def measure(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds and peak tree RSS of a command."""
+    """Wall seconds and peak tree memory (PSS) of a command."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peak = 0

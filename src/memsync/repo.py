@@ -180,18 +180,36 @@ def _locate_observations(raw: bytes) -> list[msgspec.Raw]:
     return _locate(raw).observations
 
 
-def parallel_map(func: Callable[[T], R], jobs: list[T], *, total_bytes: int,
-                 workers: int | None = None) -> Iterator[R]:
-    """``map`` over a process pool when the input is big enough to pay for it."""
-    count = workers if workers is not None else (os.cpu_count() or 1)
-    small = workers is None and total_bytes < PARALLEL_THRESHOLD_BYTES  # an explicit count is obeyed
-    if count <= 1 or len(jobs) <= 1 or small:
-        yield from map(func, jobs)
-        return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(max_workers=min(count, len(jobs)), mp_context=context) as pool:
-        yield from pool.map(func, jobs)
+class WorkerPool:
+    """Worker processes shared by a whole run, forked before the merge grows its tables.
+
+    Forking later would hand each child a copy-on-write view of a large parent, which
+    the kernel counts in every child's resident memory. Small inputs never fork.
+    """
+
+    def __init__(self, workers: int | None) -> None:
+        self._requested = workers
+        self._count = workers if workers is not None else (os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, func: Callable[[T], R], jobs: list[T], *, total_bytes: int) -> Iterator[R]:
+        """``map`` over the pool when the input is big enough to pay for it, else in-process."""
+        small = self._requested is None and total_bytes < PARALLEL_THRESHOLD_BYTES  # explicit counts obeyed
+        if self._count <= 1 or len(jobs) <= 1 or small:
+            return map(func, jobs)
+        if self._pool is None:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            self._pool = ProcessPoolExecutor(max_workers=self._count, mp_context=context)
+        return self._pool.map(func, jobs)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 def load_state(path: Path, source: str) -> MergeState:
