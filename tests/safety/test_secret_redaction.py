@@ -68,11 +68,15 @@ def test_scan_observation_covers_every_string_field_and_names_it(engine):
 
 def test_scan_observations_batch_equals_one_by_one(engine):
     rng = random.Random(4)
+    rules = sorted(GENERATORS) * 3  # several chunks, hits near chunk edges
     batch = [
         observation(title=f"t{i}", narrative=f"n {GENERATORS[rule](rng)}" if i % 3 else "clean")
-        for i, rule in enumerate(sorted(GENERATORS))
+        for i, rule in enumerate(rules)
     ]
-    assert secrets.scan_observations(batch) == [secrets.scan_observation(o) for o in batch]
+    one_by_one = [secrets.scan_observation(o) for o in batch]
+    assert secrets.scan_observations(batch) == one_by_one
+    assert sum(1 for found in one_by_one if found) == len(rules) - len(range(0, len(rules), 3))
+    assert secrets.scan_observations([]) == []
 
 
 def test_redact_observation_redacts_everywhere_and_keeps_the_rest(engine):

@@ -341,7 +341,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="terraform-cloud",
         description="HashiCorp Terraform Cloud / Enterprise API token",
-        anchor=r"[A-Za-z0-9]{14}\.atlasv1\.",
+        anchor=r"\.atlasv1\.[A-Za-z0-9_=-]{16}",
         pattern=_rx(
             r"(?<![A-Za-z0-9_])[A-Za-z0-9]{14}\.atlasv1\.(?P<body>[A-Za-z0-9_=-]{60,70})"
             r"(?![A-Za-z0-9_=-])"
@@ -390,7 +390,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="azure-ad-client-secret",
         description="Azure AD (Entra ID) application client secret",
-        anchor="[0-9]Q~[A-Za-z0-9_~.-]{8}",
+        anchor="Q~[A-Za-z0-9_~.-]{16}",
         # the fourth character is a version digit, then the literal "Q~"; a secret sits
         # between quotes, spaces or assignment punctuation, never inside a longer word
         pattern=_rx(

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from memsync.errors import SecretsFound, UsageError
 from memsync.safety.secret_rules import RULE_IDS, RULES, Rule
 
@@ -70,63 +72,95 @@ _PRIORITY = {rule.id: index for index, rule in enumerate(RULES)}
 
 
 # --- engines ----------------------------------------------------------------------------------
+#
+# An engine answers two questions: "does any anchor occur in these bytes?" (the hot path:
+# one call per file, batch or observation, almost always "no") and, on the rare yes, "which
+# anchors occur in which of these strings?". Both engines answer them exactly, so the rules
+# then confirm the same candidates and findings are identical.
+
+_LEADING_LITERAL = re.compile(r"(?:[A-Za-z0-9_~ =:-]|\\[.\-])+")
+
+
+def leading_literal(anchor: str) -> str:
+    """The fixed text every match of ``anchor`` starts with (``"ghp_"`` for ``ghp_[…]{16}``).
+    The Python engine looks for these with ``in``, which runs at memory speed."""
+    m = _LEADING_LITERAL.match(anchor)
+    literal = m.group(0) if m else ""
+    if m and m.end() < len(anchor) and anchor[m.end()] in "?*{":
+        literal = literal[:-1]  # the last character is optional or repeated
+    return re.sub(r"\\(.)", r"\1", literal)
 
 
 class _PythonEngine:
-    """One ``re`` alternation answers "any anchor here?"; the rare yes is refined per anchor."""
+    """Literal prefixes found with ``in``; only where one occurs does its anchor regex run."""
 
     name = "python"
 
     def __init__(self) -> None:
-        self._any = re.compile("|".join(f"(?:{a})" for a in ANCHORS), re.ASCII)
+        by_literal: dict[str, list[int]] = {}
+        for index, anchor in enumerate(ANCHORS):
+            by_literal.setdefault(leading_literal(anchor), []).append(index)
+        self._literals = tuple(
+            (literal, literal.encode("ascii"), tuple(indexes))
+            for literal, indexes in by_literal.items()
+        )
         self._each = tuple(re.compile(a, re.ASCII) for a in ANCHORS)
-        raw_any = "|".join([*(f"(?:{a})" for a in ANCHORS), _ASCII_ESCAPE])
-        self._raw_any = re.compile(raw_any.encode("ascii"))
+        self._each_bytes = tuple(re.compile(a.encode("ascii")) for a in ANCHORS)
+        self._escape = re.compile(_ASCII_ESCAPE.encode("ascii"))
+
+    def anchors_in(self, text: str) -> list[int]:
+        found: list[int] = []
+        for literal, _, indexes in self._literals:
+            if literal in text:
+                found.extend(i for i in indexes if self._each[i].search(text))
+        return sorted(found)
+
+    def any_anchor(self, data: bytes) -> bool:
+        for _, literal, indexes in self._literals:
+            if literal in data and any(self._each_bytes[i].search(data) for i in indexes):
+                return True
+        return b"\\u00" in data and self._escape.search(data) is not None
 
     def segment_hits(self, texts: Sequence[str]) -> dict[int, list[int]]:
-        if len(texts) == 1:
-            joined = texts[0]
-        else:
-            joined = _SEPARATOR.join(texts)
-        if self._any.search(joined) is None:
-            return {}
         hits: dict[int, list[int]] = {}
         for index, text in enumerate(texts):
-            if self._any.search(text) is None:
-                continue
-            found = [a for a, rx in enumerate(self._each) if rx.search(text)]
+            found = self.anchors_in(text)
             if found:
                 hits[index] = found
         return hits
 
-    def may_contain(self, raw: bytes) -> bool:
-        return self._raw_any.search(raw) is not None
+
+def _stop(anchor: int, start: int, end: int, flags: int, context: Any) -> bool:
+    return True  # the first match answers "any anchor?"; hyperscan then stops scanning
 
 
 class _HyperscanEngine:
-    """All anchors in one compiled hyperscan database; one native call per batch of strings."""
+    """All anchors in one compiled hyperscan database."""
 
     name = "hyperscan"
 
     def __init__(self) -> None:
         import hyperscan  # lazy: a native wheel that `mem-sync --help` must not pay for
 
-        # one database serves both uses; the escape pattern's id is past the anchors' and is
-        # ignored when scanning decoded text
-        self._db = self._compile(hyperscan, (*ANCHORS, _ASCII_ESCAPE))
-        self._escape_id = len(ANCHORS)
-        self._terminated = hyperscan.ScanTerminated
-
-    @staticmethod
-    def _compile(hyperscan: Any, patterns: Sequence[str]) -> Any:
-        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        db.compile(
+        # one database serves both questions; the escape pattern's id is past the anchors'
+        # and is ignored when listing anchors in decoded text
+        patterns = (*ANCHORS, _ASCII_ESCAPE)
+        self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        self._db.compile(
             expressions=[p.encode("ascii") for p in patterns],
             ids=list(range(len(patterns))),
             elements=len(patterns),
             flags=[0] * len(patterns),
         )
-        return db
+        self._escape_id = len(ANCHORS)
+        self._terminated = hyperscan.ScanTerminated
+
+    def any_anchor(self, data: bytes) -> bool:
+        try:
+            self._db.scan(data, match_event_handler=_stop)
+        except self._terminated:
+            return True
+        return False
 
     def segment_hits(self, texts: Sequence[str]) -> dict[int, list[int]]:
         events: list[tuple[int, int]] = []
@@ -151,20 +185,6 @@ class _HyperscanEngine:
         for anchor, end in events:
             hits.setdefault(bisect_right(starts, end - 1) - 1, set()).add(anchor)
         return {index: sorted(found) for index, found in hits.items()}
-
-    def may_contain(self, raw: bytes) -> bool:
-        found = False
-
-        def on_match(anchor: int, start: int, end: int, flags: int, context: Any) -> bool:
-            nonlocal found
-            found = True
-            return True  # stop at the first hit
-
-        try:
-            self._db.scan(raw, match_event_handler=on_match)
-        except self._terminated:
-            pass
-        return found
 
 
 _engine: _PythonEngine | _HyperscanEngine | None = None
@@ -241,7 +261,10 @@ def _confirm(text: str, anchors: Sequence[int]) -> list[tuple[int, int, str, boo
 
 def scan_text(text: str, field: str = "") -> list[Finding]:
     """Every credential in ``text``, in order of position."""
-    hits = _get_engine().segment_hits([text])
+    engine = _get_engine()
+    if not engine.any_anchor(text.encode("utf-8", "surrogatepass")):
+        return []
+    hits = engine.segment_hits([text])
     if not hits:
         return []
     return [Finding(rule, field, s, e, v) for s, e, rule, v in _confirm(text, hits[0])]
@@ -313,7 +336,21 @@ def _raw_findings(paths: list[Path], texts: list[str], hits: dict[int, list[int]
     ]
 
 
+def _clean_by_serialisation(value: Any) -> bool:
+    """True when no anchor occurs in any string (or key) of ``value``, decided on its orjson
+    serialisation in one engine call. orjson writes printable ASCII other than quote and
+    backslash verbatim, so an anchor in any string appears in the bytes (the same argument
+    that makes the raw-file prefilter sound). False means "look closer", nothing more."""
+    try:
+        data = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return False  # lone surrogates, non-string keys, non-JSON values: take the long way
+    return not _get_engine().any_anchor(data)
+
+
 def _scan_raw(obs: dict[str, Any]) -> list[_RawFinding]:
+    if _clean_by_serialisation(obs):
+        return []
     paths: list[Path] = []
     texts: list[str] = []
     _flatten(obs, paths, texts)
@@ -359,17 +396,33 @@ def scan_observation(obs: dict[str, Any]) -> list[Finding]:
     return _public(raw) if raw else []
 
 
+# Clean chunks cost one serialisation and one engine call; a chunk with a hit is narrowed
+# down observation by observation, so one leaked token costs 64 re-checks, not 500.
+_CHUNK = 64
+
+
 def scan_observations(observations: Sequence[dict[str, Any]]) -> list[list[Finding]]:
-    """``[scan_observation(o) for o in observations]`` with one engine call for the batch."""
+    """``[scan_observation(o) for o in observations]``, in one engine call when (as usual)
+    the whole batch is clean."""
+    results: list[list[Finding]] = [[] for _ in observations]
+    suspects = [
+        number
+        for first in range(0, len(observations), _CHUNK)
+        if not _clean_by_serialisation(observations[first : first + _CHUNK])
+        for number in range(first, min(first + _CHUNK, len(observations)))
+        if not _clean_by_serialisation(observations[number])
+    ]
+    if not suspects:
+        return results
     paths: list[Path] = []
     texts: list[str] = []
     owners: list[int] = []
-    for number, obs in enumerate(observations):
+    for number in suspects:
+        obs = observations[number]
         before = len(texts)
         _flatten(obs, paths, texts)
         owners.extend([number] * (len(texts) - before))
-    results: list[list[Finding]] = [[] for _ in observations]
-    hits = _get_engine().segment_hits(texts)
+    hits = _get_engine().segment_hits(texts) if texts else {}
     if not hits:
         return results
     by_obs: dict[int, dict[int, list[int]]] = {}
@@ -386,7 +439,7 @@ def may_contain_secret(raw: bytes) -> bool:
     observation parsed from it has a finding; True only means "scan the observations"."""
     if b"\x00" in raw[:4]:
         return True  # UTF-16/32 text: anchors would not appear as plain bytes
-    return _get_engine().may_contain(raw)
+    return _get_engine().any_anchor(raw)
 
 
 # --- redaction ----------------------------------------------------------------------------------
