@@ -8,6 +8,8 @@ makes a repeated import of the same merged file a no-op before the database is e
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import hashlib
 import time
 from dataclasses import dataclass
@@ -85,8 +87,7 @@ def read_merged_file(path: Path, project: str) -> MergedFile:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise RepoError(
-            f"{path} is not valid JSON ({error}); restore it from the shared repository's history "
-            "or re-run ci-merge"
+            f"{path} is not valid JSON ({error}); restore it from the shared repository's history or re-run ci-merge"
         ) from None
     version = doc.get("version") if isinstance(doc, dict) else None
     if type(version) is int and version > FORMAT_VERSION:
@@ -116,6 +117,7 @@ def prepare_rows(
     become milliseconds with their ISO text; arrays become JSON arrays, the only shape
     claude-mem's own ``json_each`` queries accept.
     """
+    wanted = {name for name in columns if name not in _NOT_IMPORTED}
     rows: list[dict[str, Any]] = []
     keys: list[CompositeKey] = []
     seen: set[CompositeKey] = set()
@@ -126,10 +128,10 @@ def prepare_rows(
         seen.add(key)
         row: dict[str, Any] = {}
         for name, value in obs.items():
-            if name not in columns or name in _NOT_IMPORTED:
+            if name not in wanted:
                 continue
-            if name in ARRAY_FIELDS:
-                value = None if value is None else orjson.dumps(parse_string_list(value)).decode()
+            if name in _ARRAYS:
+                value = None if value is None else json_array_text(value)
             elif isinstance(value, (list, dict)):
                 value = orjson.dumps(value).decode()
             elif isinstance(value, bool):
@@ -138,10 +140,42 @@ def prepare_rows(
         millis = key[2]
         row["project"] = mem_project
         row["created_at_epoch"] = millis
-        row["created_at"] = iso_from_millis(millis)
+        row["created_at"] = iso_millis(millis)
         rows.append(row)
         keys.append(key)
     return rows, keys
+
+
+_ARRAYS = frozenset(ARRAY_FIELDS)
+
+
+def json_array_text(value: Any) -> str:
+    """``parse_string_list`` as JSON text, with a fast path for what claude-mem itself writes."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if type(parsed) is list and all(type(item) is str and item and item.strip() == item for item in parsed):
+            return orjson.dumps(parsed).decode()
+    return orjson.dumps(parse_string_list(value)).decode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    return (_EPOCH_DAY + dt.timedelta(days=day)).isoformat()
+
+
+_EPOCH_DAY = dt.date(1970, 1, 1)
+
+
+def iso_millis(millis: int) -> str:
+    """``model.iso_from_millis`` without a datetime per row (imports write thousands)."""
+    day, in_day = divmod(millis, 86_400_000)
+    hours, rest = divmod(in_day, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, ms = divmod(rest, 1000)
+    return f"{_iso_day(day)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}Z"
 
 
 # --- the import log ----------------------------------------------------------------------
@@ -167,9 +201,7 @@ def already_imported(log_path: Path, db_path: Path, project: str, sha256: str) -
     return isinstance(entry, dict) and entry.get("sha256") == sha256
 
 
-def record_import(
-    log_path: Path, db_path: Path, project: str, merged: MergedFile, added: int, now_millis: int
-) -> None:
+def record_import(log_path: Path, db_path: Path, project: str, merged: MergedFile, added: int, now_millis: int) -> None:
     doc = _read_log(log_path)
     doc["imports"][_log_key(db_path, project)] = {
         "sha256": merged.sha256,
@@ -215,9 +247,7 @@ def import_merged(
         conn = open_read_write(db_path)
     try:
         schema = read_schema(conn, db_path, for_import=True)
-        rows, keys = prepare_rows(
-            merged.observations, mem_project=mem_project, columns=schema.observation_columns
-        )
+        rows, keys = prepare_rows(merged.observations, mem_project=mem_project, columns=schema.observation_columns)
         present = existing_keys(conn, {key[0] for key in keys})
         new_count = sum(1 for key in keys if key not in present)
         if dry_run or new_count == 0:
