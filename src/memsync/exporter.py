@@ -132,7 +132,11 @@ def plan_export(
             raise DatabaseError(_unknown_project_message(project, project_counts(conn), db_path))
         filters = project.export
         observations = select_observations(
-            conn, project.mem_project, db_path, types=filters.types, tags=filters.tags,
+            conn,
+            project.mem_project,
+            db_path,
+            types=filters.types,
+            tags=filters.tags,
             keyword_match=keyword_match(filters.keywords) if filters.keywords else None,
         )
     finally:
@@ -189,9 +193,7 @@ class Checkout:
 
 
 @contextlib.contextmanager
-def shared_checkout(
-    remote: RemoteConfig, repo_dir: Path | None, *, need_git: bool = True
-) -> Iterator[Checkout]:
+def shared_checkout(remote: RemoteConfig, repo_dir: Path | None, *, need_git: bool = True) -> Iterator[Checkout]:
     """``--repo-dir`` as given, or a shallow fetch of the configured branch into a temp dir."""
     if repo_dir is not None:
         yield _existing_checkout(remote, repo_dir, need_git=need_git)
@@ -208,13 +210,9 @@ def _existing_checkout(remote: RemoteConfig, repo_dir: Path, *, need_git: bool) 
         raise RepoError(f"--repo-dir {repo_dir} is not a directory; pass a checkout of the shared repository")
     if not gitops.is_repository(repo_dir):
         if need_git:
-            raise RepoError(
-                f"--repo-dir {repo_dir} is not a git checkout; clone the shared repository there first"
-            )
+            raise RepoError(f"--repo-dir {repo_dir} is not a git checkout; clone the shared repository there first")
         return Checkout(path=repo_dir, branch=remote.branch, remote=None, url=str(repo_dir))
-    branch = gitops.run_git(
-        ["symbolic-ref", "--quiet", "--short", "HEAD"], repo_dir, check=False
-    ).stdout.strip()
+    branch = gitops.run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], repo_dir, check=False).stdout.strip()
     has_origin = gitops.run_git(["remote", "get-url", "origin"], repo_dir, check=False)
     return Checkout(
         path=repo_dir,
@@ -280,9 +278,7 @@ def _free_relative_path(plan: ExportPlan, root: Path) -> tuple[str, int]:
         millis += 1000
 
 
-def publish_export(
-    plan: ExportPlan, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True
-) -> ExportResult:
+def publish_export(plan: ExportPlan, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True) -> ExportResult:
     """Write the file, commit it as the developer, and push (or open a PR when autoMerge is false)."""
     with shared_checkout(remote, repo_dir) as checkout:
         relative, _ = _free_relative_path(plan, checkout.path)
@@ -297,9 +293,7 @@ def publish_export(
             return _export_by_pull_request(plan, remote, checkout, relative, write_and_commit, push=push)
         committed = write_and_commit()
         if not push or checkout.remote is None:
-            where = (
-                str(checkout.path) if checkout.remote is None else f"{checkout.url} (not pushed: --no-push)"
-            )
+            where = str(checkout.path) if checkout.remote is None else f"{checkout.url} (not pushed: --no-push)"
             return ExportResult(relative, plan.count, committed, False, where)
 
         def on_rejected() -> None:
@@ -348,19 +342,8 @@ def _commit_and_open(
         f"{plan.count} observations exported by {plan.dev} for {plan.project} "
         f"at {iso_from_millis(plan.now_millis)}.\n\nFile: `{relative}`\n"
     )
-    try:
-        from memsync.publish import open_pull_request
-    except ImportError:
-        open_pull_request = None
-    if open_pull_request is None:
-        gitops.push(checkout.path, checkout.remote or "origin", f"HEAD:refs/heads/{branch}")
-        return ExportResult(
-            relative,
-            plan.count,
-            committed,
-            True,
-            f"{checkout.url} {branch} (open a pull request into {checkout.branch})",
-        )
+    from memsync.publish import open_pull_request  # PyGithub & co. load only for PR mode
+
     result = open_pull_request(
         checkout.path,
         branch=branch,
@@ -393,35 +376,16 @@ def _refetch(checkout: Checkout) -> None:
 
 
 def _push_with_retry(checkout: Checkout, branch: str, on_rejected: Callable[[], None]) -> int:
-    shared = getattr(gitops, "push_with_retry", None)
-    if shared is not None:
-        return shared(
-            checkout.path,
-            checkout.remote or "origin",
-            branch,
-            on_rejected=on_rejected,
-            attempts=MAX_PUSH_ATTEMPTS,
+    try:
+        return gitops.push_with_retry(
+            checkout.path, checkout.remote or "origin", branch, on_rejected=on_rejected, attempts=MAX_PUSH_ATTEMPTS
         )
-    for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
-        result = gitops.run_git(
-            ["push", "--quiet", checkout.remote or "origin", f"HEAD:refs/heads/{branch}"],
-            checkout.path,
-            check=False,
-        )
-        if result.returncode == 0:
-            return attempt
-        output = result.stderr + result.stdout
-        if not any(word in output for word in ("rejected", "fetch first", "non-fast-forward")):
-            last = gitops.scrub(output.strip().splitlines()[-1] if output.strip() else "no output")
-            raise GitError(
-                f"git push to {checkout.url} failed: {last}; check your push access to the shared repository"
-            )
-        if attempt < MAX_PUSH_ATTEMPTS:
-            on_rejected()
-    raise PushRejected(
-        f"the shared repository's {branch} kept moving ({MAX_PUSH_ATTEMPTS} push attempts); "
-        "run the export again"
-    )
+    except PushRejected:
+        raise PushRejected(
+            f"the shared repository's {branch} kept moving ({MAX_PUSH_ATTEMPTS} push attempts); run the export again"
+        ) from None
+    except GitError as error:
+        raise GitError(f"{error}; check your push access to {checkout.url}") from None
 
 
 def _email_for(repo: Path, dev: str) -> str:
