@@ -335,6 +335,10 @@ def negatives(seed: int = 7) -> list[str]:
             "xoxb- tokens are bot tokens; xoxp- tokens are user tokens.",
             "PMAK- keys are Postman's; rotate from the Postman dashboard.",
             "dop_v1_ is the DigitalOcean PAT prefix.",
+            # AWS documentation marks its sample keys with EXAMPLE inside the body
+            "-----BEGIN RSA PRIVATE KEY-----\nEXAMPLE"
+            + base64.b64encode(rng.randbytes(300)).decode()
+            + "\n-----END RSA PRIVATE KEY-----",
         ]
     )
     return out

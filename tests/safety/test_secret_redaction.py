@@ -143,3 +143,16 @@ def test_safe_title_redacts_before_truncating(engine):
     assert len(shown) <= 80
     assert shown.startswith("word word") and shown.endswith("[REDACTED:github-pat]"[:9] + "…")
     assert gh[:6] not in shown
+
+
+def test_subclassed_strings_and_tuples_are_scanned_like_plain_ones(engine):
+    class Text(str):
+        pass
+
+    gh = _token("github-pat")
+    obs = observation(narrative=Text(f"see {gh}"), facts=("a", Text(gh)))
+    assert {(f.rule, f.field) for f in secrets.scan_observation(obs)} == {
+        ("github-pat", "narrative"), ("github-pat", "facts[1]")
+    }
+    copy, _ = secrets.redact_observation(obs)
+    assert gh not in repr(copy)

@@ -205,7 +205,7 @@ _NOT_BASE64 = re.compile(r"\\{1,4}[nrt]|[^A-Za-z0-9+/]")
 def _pem_body_ok(m: re.Match[str]) -> bool:
     """A real key body is long base64 with many distinct symbols ("anything" or "..." is not)."""
     body = _NOT_BASE64.sub("", m.group("body"))
-    if len(body) < 64 or len(set(body)) < 20:
+    if len(body) < 64 or len(set(body)) < 20 or "EXAMPLE" in body:  # AWS docs' sample keys
         return False
     return max(body.count(c) for c in set(body)) * 10 <= len(body) * 4
 

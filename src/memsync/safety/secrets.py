@@ -287,36 +287,33 @@ Path = Any  # str for a top-level field, else a tuple of keys and list indexes
 
 
 def _flatten(obs: dict[str, Any], paths: list[Path], texts: list[str]) -> None:
+    # isinstance, not type(): str/list/dict subclasses serialise like their bases and must
+    # be scanned like them too
     for key, value in obs.items():
-        kind = type(value)
-        if kind is str:
+        if isinstance(value, str):
             paths.append(key)
             texts.append(value)
-        elif kind is list or kind is dict:
+        elif isinstance(value, (list, tuple, dict)):
             _flatten_nested(value, (key,), paths, texts)
-        if key not in _KNOWN_KEYS and type(key) is str:
+        if isinstance(key, str) and key not in _KNOWN_KEYS:
             paths.append((_KEY, key))
             texts.append(key)
 
 
 def _flatten_nested(value: Any, path: tuple, paths: list[Path], texts: list[str]) -> None:
-    if type(value) is list:
-        for index, item in enumerate(value):
-            if type(item) is str:
-                paths.append((*path, index))
-                texts.append(item)
-            elif type(item) in (list, dict):
-                _flatten_nested(item, (*path, index), paths, texts)
+    if isinstance(value, dict):
+        items = value.items()
     else:
-        for key, item in value.items():
-            if type(item) is str:
-                paths.append((*path, key))
-                texts.append(item)
-            elif type(item) in (list, dict):
-                _flatten_nested(item, (*path, key), paths, texts)
-            if type(key) is str:
-                paths.append((_KEY, *path, key))
-                texts.append(key)
+        items = enumerate(value)
+    for key, item in items:
+        if isinstance(item, str):
+            paths.append((*path, key))
+            texts.append(item)
+        elif isinstance(item, (list, tuple, dict)):
+            _flatten_nested(item, (*path, key), paths, texts)
+        if isinstance(key, str):
+            paths.append((_KEY, *path, key))
+            texts.append(key)
 
 
 @dataclass(frozen=True)
@@ -358,12 +355,12 @@ def _scan_raw(obs: dict[str, Any]) -> list[_RawFinding]:
     return _raw_findings(paths, texts, hits) if hits else []
 
 
-def _public(raw: list[_RawFinding], obs_texts: dict[Path, str] | None = None) -> list[Finding]:
+def _public(raw: list[_RawFinding]) -> list[Finding]:
     """Turn raw findings into public ones, naming fields without ever spelling a secret:
     a dictionary key that holds a credential appears in field paths in its redacted form."""
     bad_keys: dict[str, str] = {}
     for f in raw:
-        if type(f.path) is tuple and f.path[0] == _KEY:
+        if isinstance(f.path, tuple) and f.path[0] == _KEY:
             key = f.path[-1]
             if key not in bad_keys:
                 bad_keys[key] = redact(key, [x for x in raw if x.path == f.path])
@@ -374,15 +371,15 @@ def _public(raw: list[_RawFinding], obs_texts: dict[Path, str] | None = None) ->
 
 
 def _field_name(path: Path, bad_keys: dict[str, str]) -> str:
-    if type(path) is str:
-        return bad_keys.get(path, path)
+    if not isinstance(path, tuple):
+        return str(bad_keys.get(path, path))
     parts = path[1:] if path[0] == _KEY else path
     name = ""
     for part in parts:
         if type(part) is int:
             name += f"[{part}]"
         else:
-            shown = bad_keys.get(part, part)
+            shown = str(bad_keys.get(part, part))
             name = f"{name}.{shown}" if name else shown
     return name + _KEY if path[0] == _KEY else name
 
@@ -474,18 +471,18 @@ def redact_observation(obs: dict[str, Any]) -> tuple[dict[str, Any], list[Findin
 
 
 def _copy(value: Any) -> Any:
-    if type(value) is dict:
+    if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
-    if type(value) is list:
+    if isinstance(value, (list, tuple)):
         return [_copy(v) for v in value]
     return value
 
 
 def _redacted_copy(value: Any, path: tuple, by_path: dict[Path, list[_RawFinding]]) -> Any:
     def path_of(key: Any) -> Path:
-        return key if not path and type(key) is str else (*path, key)
+        return key if not path and isinstance(key, str) else (*path, key)
 
-    if type(value) is dict:
+    if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             child = path_of(key)
@@ -493,17 +490,17 @@ def _redacted_copy(value: Any, path: tuple, by_path: dict[Path, list[_RawFinding
             key_findings = by_path.get((_KEY, *path, key))
             if key_findings:
                 new_key = redact(key, key_findings)
-            if type(item) is str:
+            if isinstance(item, str):
                 found = by_path.get(child)
                 out[new_key] = redact(item, found) if found else item
             else:
                 out[new_key] = _redacted_copy(item, (*path, key), by_path)
         return out
-    if type(value) is list:
+    if isinstance(value, (list, tuple)):
         out_list = []
         for index, item in enumerate(value):
             child = (*path, index)
-            if type(item) is str:
+            if isinstance(item, str):
                 found = by_path.get(child)
                 out_list.append(redact(item, found) if found else item)
             else:
