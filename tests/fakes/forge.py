@@ -83,7 +83,10 @@ class FakeForge:
 
     def fail(self, method: str, path_regex: str, status: int, *, times: int = 1,
              body: Any = None, headers: dict[str, str] | None = None) -> None:
-        """The next ``times`` matching requests answer ``status`` (0: drop the connection)."""
+        """The next ``times`` matching requests answer ``status``.
+
+        0 drops the connection unanswered; -1 carries the request out, then drops the answer.
+        """
         self.faults.append(Fault(method, re.compile(path_regex), status, times,
                                  body if body is not None else {"message": f"HTTP {status}"},
                                  headers or {}))
@@ -438,6 +441,13 @@ def _handler(forge: FakeForge) -> type[BaseHTTPRequestHandler]:
                               and f.method == self.command and f.pattern.search(split.path)), None)
                 if fault is not None:
                     fault.remaining -= 1
+            if fault is not None and fault.status == -1:
+                # The request is carried out but its answer is lost on the way back.
+                with forge._lock:
+                    _route(forge, self.command, split.path, parse_qs(split.query), body)
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             if fault is not None:
                 if fault.status == 0:
                     # A connection reset: the peer goes away without an answer.

@@ -118,3 +118,15 @@ def test_connection_reset_is_retried(clean_forge, sleeps):
     result = sync_pull_request(provider(clean_forge, sleeps), SPEC, differs=True)
     assert result.operation == "created" and sleeps.pauses == [0.5]
     assert len(clean_forge.open_prs("github")) == 1
+
+
+def test_create_whose_answer_was_lost_is_not_duplicated(clean_forge, sleeps):
+    # The create reached GitHub but its answer was lost; the retry gets 422 "already exists"
+    # and the adapter adopts the PR it made instead of failing or opening a second one.
+    clean_forge.fail("POST", r"/pulls$", -1)
+    result = sync_pull_request(provider(clean_forge, sleeps), SPEC, differs=True)
+    assert result.operation == "updated" and result.number == 1
+    assert len(clean_forge.calls("POST", r"/pulls$")) == 2
+    assert clean_forge.open_prs("github")[0]["labels"] == ["bot", "memory"]
+    assert len(clean_forge.prs["github"]) == 1
+    assert clean_forge.open_prs("github")[0]["body"] == SPEC.body

@@ -21,6 +21,11 @@ T = TypeVar("T")
 DEFAULT_BACKOFF: tuple[float, ...] = (1.0, 3.0, 9.0)
 
 
+class CreateConflict(ProviderError):
+    """The forge refused a create with 409/422: perhaps an earlier attempt that lost its
+    answer (a connection reset) did create the PR/MR. The caller looks again."""
+
+
 @dataclass(frozen=True)
 class PullRequestSpec:
     head: str
@@ -73,8 +78,18 @@ def sync_pull_request(provider: Provider, spec: PullRequestSpec, *, differs: boo
         provider.close(existing)
         return PullRequestResult("closed", existing.url, existing.number)
     if existing is None:
-        created = provider.create(spec)
-        return PullRequestResult("created", created.url, created.number)
+        try:
+            created = provider.create(spec)
+        except CreateConflict:
+            existing = provider.find_open(spec.head, spec.base)
+            if existing is None:
+                raise
+            # Adopt it fully (title, body, labels, reviewers): the lost create never got to
+            # decorate it.
+            adopted = provider.update(existing, spec)
+            return PullRequestResult("updated", adopted.url, adopted.number)
+        else:
+            return PullRequestResult("created", created.url, created.number)
     if _normalise(existing.title) == _normalise(spec.title) and _normalise(
         existing.body
     ) == _normalise(spec.body):
@@ -114,11 +129,13 @@ def call_with_retries(
     hint: TokenHint,
     sleep: Callable[[float], None] = time.sleep,
     backoff: tuple[float, ...] = DEFAULT_BACKOFF,
+    creating: bool = False,
 ) -> T:
     """Run ``action``; retry transient failures after each pause in ``backoff``; explain the rest.
 
     ``classify`` maps the client library's exception to a :class:`Failure` (None: not an API
-    failure, re-raise). Permanent failures become one-line ``ProviderError``s.
+    failure, re-raise). Permanent failures become one-line ``ProviderError``s; with
+    ``creating``, a 409/422 becomes :class:`CreateConflict` so the caller can look again.
     """
     pauses = list(backoff)
     while True:
@@ -131,6 +148,8 @@ def call_with_retries(
             if failure.transient and pauses:
                 sleep(pauses.pop(0))
                 continue
+            if creating and failure.status in (409, 422):
+                raise CreateConflict(explain(failure, what=what, hint=hint)) from None
             raise ProviderError(explain(failure, what=what, hint=hint)) from None
 
 

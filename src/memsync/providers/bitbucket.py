@@ -40,9 +40,9 @@ class _Base:
         self._sleep = sleep
         self._backoff = backoff
 
-    def _call(self, what: str, action: Callable[[], Any]) -> Any:
+    def _call(self, what: str, action: Callable[[], Any], *, creating: bool = False) -> Any:
         return call_with_retries(action, what=what, classify=_classify, hint=self._hint,
-                                 sleep=self._sleep, backoff=self._backoff)
+                                 sleep=self._sleep, backoff=self._backoff, creating=creating)
 
 
 class BitbucketCloudProvider(_Base):
@@ -86,7 +86,7 @@ class BitbucketCloudProvider(_Base):
         if spec.draft:
             data["draft"] = True
         created = self._call(f"create a pull request in {self.repository}",
-                             lambda: self._client.post(self._path, data=data))
+                             lambda: self._client.post(self._path, data=data), creating=True)
         return _wrap_cloud(created)
 
     def update(self, existing: OpenPullRequest, spec: PullRequestSpec) -> OpenPullRequest:
@@ -161,7 +161,8 @@ class BitbucketServerProvider(_Base):
             data["draft"] = True  # Data Center 8.18+; older servers ignore it
         created = self._call(
             f"create a pull request in {self.repository}",
-            lambda: self._client.create_pull_request(self.project_key, self.repo_slug, data))
+            lambda: self._client.create_pull_request(self.project_key, self.repo_slug, data),
+            creating=True)
         return _wrap_server(created)
 
     def update(self, existing: OpenPullRequest, spec: PullRequestSpec) -> OpenPullRequest:

@@ -51,9 +51,9 @@ class GitHubProvider:
                               **pacing)
         self._repo: Any = None
 
-    def _call(self, what: str, action: Callable[[], Any]) -> Any:
+    def _call(self, what: str, action: Callable[[], Any], *, creating: bool = False) -> Any:
         return call_with_retries(action, what=what, classify=_classify, hint=self._hint,
-                                 sleep=self._sleep, backoff=self._backoff)
+                                 sleep=self._sleep, backoff=self._backoff, creating=creating)
 
     def _repository(self) -> Any:
         if self._repo is None:
@@ -77,6 +77,7 @@ class GitHubProvider:
             f"create a pull request in {self.repository}",
             lambda: repo.create_pull(base=spec.base, head=spec.head, title=spec.title,
                                      body=spec.body, draft=spec.draft),
+            creating=True,
         )
         self._decorate(pull, spec)
         return _wrap(pull)

@@ -52,9 +52,9 @@ class GitLabProvider:
                                      retry_transient_errors=False)
         self._project: Any = None
 
-    def _call(self, what: str, action: Callable[[], Any]) -> Any:
+    def _call(self, what: str, action: Callable[[], Any], *, creating: bool = False) -> Any:
         return call_with_retries(action, what=what, classify=_classify, hint=self._hint,
-                                 sleep=self._sleep, backoff=self._backoff)
+                                 sleep=self._sleep, backoff=self._backoff, creating=creating)
 
     def _projects(self) -> Any:
         if self._project is None:
@@ -85,7 +85,7 @@ class GitLabProvider:
         if spec.reviewers:
             data["reviewer_ids"] = self._user_ids(spec.reviewers)
         created = self._call(f"create a merge request in {self.project_ref}",
-                             lambda: project.mergerequests.create(data))
+                             lambda: project.mergerequests.create(data), creating=True)
         return _wrap(created)
 
     def update(self, existing: OpenPullRequest, spec: PullRequestSpec) -> OpenPullRequest:
