@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from memsync.config import load_config, select_projects, state_dir
 from memsync.errors import UsageError
+
+if TYPE_CHECKING:
+    from memsync.importer import ImportReport
 
 
 @click.command("import")
@@ -47,7 +51,7 @@ def import_(
 ) -> None:
     """Import the team's merged observations into claude-mem's database."""
     from memsync.exporter import shared_checkout
-    from memsync.importer import ImportReport, import_merged
+    from memsync.importer import import_merged
 
     config = load_config()
     names = select_projects(config, project, all_projects)
@@ -77,7 +81,7 @@ def import_(
         click.echo(_describe(report))
 
 
-def _describe(report) -> str:  # noqa: ANN001 - ImportReport, imported lazily
+def _describe(report: ImportReport) -> str:
     if report.already_imported:
         return (
             f"{report.project}: this merged file was already imported into the database "
