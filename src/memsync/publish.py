@@ -228,8 +228,18 @@ def _commit(repo: Path, report: MergeReportLike, options: PublishOptions,
             git_env: dict[str, str]) -> bool:
     if not report.changed_paths:
         return False
-    message = render_commit_message(summarize(report.to_dict()))
-    return git.commit_paths(repo, report.changed_paths, message, options.identity, env=git_env)
+    data = report.to_dict()
+    if data.get("dryRun"):
+        return False  # a dry run lists what it would write; there is nothing to commit
+    # git add fails on a path that is neither on disk nor tracked; such a path has nothing
+    # to commit anyway.
+    tracked = set(git.run_git(["ls-files", "-z", "--", *report.changed_paths], repo,
+                              env=git_env).stdout.split("\0"))
+    paths = [p for p in report.changed_paths if p in tracked or (repo / p).exists()]
+    if not paths:
+        return False
+    message = render_commit_message(summarize(data))
+    return git.commit_paths(repo, paths, message, options.identity, env=git_env)
 
 
 def _clean(repo: Path, paths: list[str], git_env: dict[str, str]) -> None:

@@ -255,3 +255,12 @@ def test_branch_equal_to_base_is_refused(git_server, clean_forge, sleeps, tmp_pa
     work = clone(url, tmp_path / "run")
     with pytest.raises(UsageError, match="--branch and --base"):
         publish(work, real_merge(work), pr_options(clean_forge, sleeps, branch="main"))
+
+
+def test_dry_run_merge_is_never_committed(git_server, tmp_path):
+    url = new_shared_repo(git_server, tmp_path, {"alice": ["Use WAL mode"]})
+    work = clone(url, tmp_path / "ci")
+    result = publish(work, lambda: run_merge(MergeOptions(repo=work, dry_run=True)),
+                     PublishOptions(mode="push", identity=BOT))
+    assert result.operation == "unchanged" and result.report.changed_paths
+    assert git(work, "rev-parse", "HEAD") == git(work, "rev-parse", "origin/main")
