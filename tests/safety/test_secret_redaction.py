@@ -156,3 +156,14 @@ def test_subclassed_strings_and_tuples_are_scanned_like_plain_ones(engine):
     }
     copy, _ = secrets.redact_observation(obs)
     assert gh not in repr(copy)
+
+
+def test_text_with_lone_surrogates_is_scanned(engine):
+    # json.loads accepts "\ud800", so parsed notes can hold lone surrogates
+    gh = _token("github-pat")
+    text = f"broken \ud800 emoji, then {gh}"
+    [finding] = secrets.scan_text(text)
+    assert text[finding.start : finding.end] == gh
+    obs = observation(narrative=text)
+    assert [(f.rule, f.field) for f in secrets.scan_observation(obs)] == [("github-pat", "narrative")]
+    assert secrets.scan_observations([obs]) == [secrets.scan_observation(obs)]

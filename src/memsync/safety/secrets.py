@@ -1,10 +1,13 @@
 """Find credentials in observations before they are shared, and redact them.
 
 Two stages keep scanning nearly free. A multi-pattern engine looks for every rule's *anchor*
-at once (hyperscan when its wheel is installed, else one Python ``re`` alternation); only
-where an anchor hit does the rule's exact pattern run, with its placeholder filters and
-checksum (see ``secret_rules``). Both engines compute the same thing, "which anchors occur
-in which string", so their findings are identical.
+at once (hyperscan when its wheel is installed, else ``in`` on each anchor's literal prefix
+plus Python ``re``); only where an anchor hit does the rule's exact pattern run, with its
+placeholder filters and checksum (see ``secret_rules``). Both engines compute the same
+thing, "which anchors occur in which string", so their findings are identical.
+
+The usual answer is "no anchor anywhere", and it is reached in one engine call: on a file's
+raw bytes, or on the orjson serialisation of an observation or of a chunk of them.
 
 ``may_contain_secret`` runs the anchors over a contribution file's raw bytes. Anchors are
 built to survive JSON encoding verbatim, and the one encoding trick that could hide them
@@ -36,6 +39,7 @@ __all__ = [
     "may_contain_secret",
     "redact",
     "redact_observation",
+    "safe_title",
     "scan_observation",
     "scan_observations",
     "scan_text",
@@ -157,7 +161,9 @@ class _HyperscanEngine:
 
     def any_anchor(self, data: bytes) -> bool:
         try:
-            self._db.scan(data, match_event_handler=_stop)
+            # positional handler: the binding's keyword parsing costs more than the scan of
+            # a 600-byte note
+            self._db.scan(data, _stop)
         except self._terminated:
             return True
         return False
@@ -173,7 +179,7 @@ class _HyperscanEngine:
             data = texts[0].encode("utf-8", "surrogatepass")
         else:
             data = _SEPARATOR.join(texts).encode("utf-8", "surrogatepass")
-        self._db.scan(data, match_event_handler=on_match)
+        self._db.scan(data, on_match)
         if not events:
             return {}
         starts = []
@@ -261,8 +267,12 @@ def _confirm(text: str, anchors: Sequence[int]) -> list[tuple[int, int, str, boo
 
 def scan_text(text: str, field: str = "") -> list[Finding]:
     """Every credential in ``text``, in order of position."""
-    engine = _get_engine()
-    if not engine.any_anchor(text.encode("utf-8", "surrogatepass")):
+    engine = _engine or _get_engine()
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # lone surrogates, as json.loads can produce
+        data = text.encode("utf-8", "surrogatepass")
+    if not engine.any_anchor(data):
         return []
     hits = engine.segment_hits([text])
     if not hits:
@@ -283,10 +293,10 @@ _KNOWN_KEYS = frozenset(
 )
 _KEY = "#key"
 
-Path = Any  # str for a top-level field, else a tuple of keys and list indexes
+_FieldPath = Any  # str for a top-level field, else a tuple of keys and list indexes
 
 
-def _flatten(obs: dict[str, Any], paths: list[Path], texts: list[str]) -> None:
+def _flatten(obs: dict[str, Any], paths: list[_FieldPath], texts: list[str]) -> None:
     # isinstance, not type(): str/list/dict subclasses serialise like their bases and must
     # be scanned like them too
     for key, value in obs.items():
@@ -300,7 +310,7 @@ def _flatten(obs: dict[str, Any], paths: list[Path], texts: list[str]) -> None:
             texts.append(key)
 
 
-def _flatten_nested(value: Any, path: tuple, paths: list[Path], texts: list[str]) -> None:
+def _flatten_nested(value: Any, path: tuple, paths: list[_FieldPath], texts: list[str]) -> None:
     if isinstance(value, dict):
         items = value.items()
     else:
@@ -318,14 +328,16 @@ def _flatten_nested(value: Any, path: tuple, paths: list[Path], texts: list[str]
 
 @dataclass(frozen=True)
 class _RawFinding:
-    path: Path
+    path: _FieldPath
     start: int
     end: int
     rule: str
     verified: bool
 
 
-def _raw_findings(paths: list[Path], texts: list[str], hits: dict[int, list[int]]) -> list[_RawFinding]:
+def _raw_findings(
+    paths: list[_FieldPath], texts: list[str], hits: dict[int, list[int]]
+) -> list[_RawFinding]:
     return [
         _RawFinding(paths[index], s, e, rule, v)
         for index in sorted(hits)
@@ -348,7 +360,7 @@ def _clean_by_serialisation(value: Any) -> bool:
 def _scan_raw(obs: dict[str, Any]) -> list[_RawFinding]:
     if _clean_by_serialisation(obs):
         return []
-    paths: list[Path] = []
+    paths: list[_FieldPath] = []
     texts: list[str] = []
     _flatten(obs, paths, texts)
     hits = _get_engine().segment_hits(texts)
@@ -370,7 +382,7 @@ def _public(raw: list[_RawFinding]) -> list[Finding]:
     return out
 
 
-def _field_name(path: Path, bad_keys: dict[str, str]) -> str:
+def _field_name(path: _FieldPath, bad_keys: dict[str, str]) -> str:
     if not isinstance(path, tuple):
         return str(bad_keys.get(path, path))
     parts = path[1:] if path[0] == _KEY else path
@@ -411,7 +423,7 @@ def scan_observations(observations: Sequence[dict[str, Any]]) -> list[list[Findi
     ]
     if not suspects:
         return results
-    paths: list[Path] = []
+    paths: list[_FieldPath] = []
     texts: list[str] = []
     owners: list[int] = []
     for number in suspects:
@@ -464,7 +476,7 @@ def redact_observation(obs: dict[str, Any]) -> tuple[dict[str, Any], list[Findin
     raw = _scan_raw(obs)
     if not raw:
         return _copy(obs), []
-    by_path: dict[Path, list[_RawFinding]] = {}
+    by_path: dict[_FieldPath, list[_RawFinding]] = {}
     for f in raw:
         by_path.setdefault(f.path, []).append(f)
     return _redacted_copy(obs, (), by_path), _public(raw)
@@ -478,8 +490,10 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _redacted_copy(value: Any, path: tuple, by_path: dict[Path, list[_RawFinding]]) -> Any:
-    def path_of(key: Any) -> Path:
+def _redacted_copy(
+    value: Any, path: tuple, by_path: dict[_FieldPath, list[_RawFinding]]
+) -> Any:
+    def path_of(key: Any) -> _FieldPath:
         return key if not path and isinstance(key, str) else (*path, key)
 
     if isinstance(value, dict):
