@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import orjson
+
 from memsync import __version__
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.merge.dedup import PREVIOUS_RANK, CandidateTable
-from memsync.merge.ingest import FileRecords, SecretHit, parse_json_bytes, secret_hit
-from memsync.merge.keep import has_keep_tag
+from memsync.merge.ingest import FileRecords, SecretHit, ingest_merged
 from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
-from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights, type_weight
+from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
 from memsync.model import (
     MERGE_EXPORTER,
     CompositeKey,
@@ -33,9 +34,6 @@ from memsync.model import (
     ProcessedFile,
     ProjectState,
     build_envelope,
-    check_envelope,
-    check_observation,
-    composite_key,
     dump_document,
     dump_state,
     iso_from_millis,
@@ -173,7 +171,8 @@ class _Project:
     files: list[ContributionFile]
     state: ProjectState
     table: CandidateTable = field(default_factory=CandidateTable)
-    previous: dict[CompositeKey, Observation] = field(default_factory=dict)
+    previous_keys: set[CompositeKey] = field(default_factory=set)
+    previous_raw: bytes | None = None  # the previous latest.json, as read
     previous_export_millis: int = 0
     devs: set[str] = field(default_factory=set)
     folded: list[ReadOutcome] = field(default_factory=list)
@@ -238,8 +237,7 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
     for project in projects.values():
         if project.folded or project.duplicates:
             project.devs |= _state_devs(project.state, options.contributions_dir)
-            plans[project.name] = plan_project(project.table, project.previous.keys(),
-                                               len(project.devs), settings)
+            plans[project.name] = plan_project(project.table, project.previous_keys, len(project.devs), settings)
     outputs = _build_outputs(projects, plans, now_millis, pool)
 
     writes: list[tuple[Path, bytes]] = []
@@ -249,8 +247,7 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
         plan = plans[project.name]
         path = repo / options.output_dir / project.name / "latest.json"
         data = outputs[project.name]
-        merged_changed = _differs(path, data)
-        if merged_changed:
+        if data != project.previous_raw and _differs(path, data):
             writes.append((path, data))
             report.changed_paths.append(_rel(repo, path))
         _record_processed(project, now_millis, plan, options.cap, bool(plan.evicted))
@@ -332,55 +329,29 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
     rel = _rel(repo, path)
     try:
         raw = read_bytes_nofollow(str(path))
+        records = ingest_merged(raw, project=project.name, keep_tags=options.keep_tags, scan_secrets=scan,
+                                with_access=options.strategy == "hook")
     except (FileNotFoundError, NotADirectoryError):
         return  # no previous merge (a file where the folder goes fails at write, loudly)
     except OSError as error:
-        raw = None
         problem = f"cannot be read ({error.strerror})"
-    if raw is not None:
-        try:
-            doc = parse_json_bytes(raw)
-            envelope = check_envelope(doc, project=project.name, dev=None)
-            for index, obs in enumerate(doc["observations"]):
-                check_observation(obs, index)
-        except QuarantineReason as error:
-            problem = str(error)
-        else:
-            _fold_previous(project, doc["observations"], raw, rel, report, scan, options.keep_tags)
-            project.previous_export_millis = to_millis(envelope.exported_at_epoch)
-            return
+    except QuarantineReason as error:
+        problem = str(error)
+    else:
+        for hit in records.secret_hits:
+            _report_secret(report, rel, project.name, hit)
+        project.table.add_previous(records)
+        project.previous_keys = set(records.keys())
+        project.previous_raw = raw
+        project.previous_export_millis = records.exported_at_millis
+        for names in records.contributors or ():
+            project.devs.update(names)
+        return
     # Merging over an unreadable merged file would silently drop what it held.
     report.failures.append(
         f"{rel} {problem}; restore it from git history (git checkout -- {rel}) and run again"
     )
     project.files = []
-
-
-def _fold_previous(project: _Project, observations: list[Observation], raw: bytes, rel: str,
-                   report: MergeReport, scan: bool, keep_tags: tuple[str, ...]) -> None:
-    tainted: dict[int, SecretHit] = {}
-    if scan:
-        from memsync.safety import secrets
-
-        if secrets.may_contain_secret(raw):
-            for index, obs in enumerate(observations):
-                findings = secrets.scan_observation(obs)
-                if findings:
-                    tainted[index] = secret_hit(index, obs, findings)
-    for index, obs in enumerate(observations):
-        if index in tainted:
-            _report_secret(report, rel, project.name, tainted[index])
-            continue
-        key = composite_key(obs)
-        contributors = obs.get("contributors")
-        names = [n for n in contributors if isinstance(n, str)] if isinstance(contributors, list) else []
-        keep = obs.get("keep") is True or has_keep_tag(
-            (obs.get("title"), obs.get("narrative"), obs.get("text")), keep_tags)
-        access = obs.get("access_count")
-        project.table.add_previous(key, type_weight(obs["type"]), keep, names,
-                                   access if type(access) is int and access > 0 else 0, index)
-        project.previous[key] = {k: v for k, v in obs.items() if k not in MERGE_FIELDS}
-        project.devs.update(names)
 
 
 def _ingest_new_files(options: MergeOptions, projects: dict[str, _Project], report: MergeReport,
@@ -490,14 +461,16 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
         project = projects[name]
         observations = []
         table = project.table
+        previous: list[Observation] = []
+        if project.previous_raw is not None and any(table.rank[table.rows[k]] == PREVIOUS_RANK
+                                                    for k in plan.survivors):
+            previous = orjson.loads(project.previous_raw)["observations"]
         for key in plan.survivors:
             row = table.rows[key]
             rank = table.rank[row]
-            if rank == PREVIOUS_RANK:
-                source = project.previous[key]
-            else:
-                source = fetched[(name, rank, table.index[row])]
-            obs = {k: v for k, v in source.items() if k not in MERGE_FIELDS}
+            obs = previous[table.index[row]] if rank == PREVIOUS_RANK else fetched[(name, rank, table.index[row])]
+            for merge_field in MERGE_FIELDS:  # ours go last, recomputed; the rest stays as read
+                obs.pop(merge_field, None)
             obs["score"] = plan.scores[key]
             obs["keep"] = row in table.keep
             obs["contributors"] = table.contributors(row)

@@ -159,6 +159,21 @@ class ContributionFields(msgspec.Struct, gc=False):
     observationCount: int
 
 
+class MergedObservationFields(ObservationFields, gc=False):
+    """An observation of our own latest.json: the contribution fields plus what the merge added."""
+
+    keep: bool | None = None
+    contributors: list[str] | None = None
+
+
+class MergedFields(msgspec.Struct, gc=False):
+    version: int
+    project: str
+    exportedAtEpoch: Annotated[int, msgspec.Meta(ge=0)]
+    observations: list[MergedObservationFields]
+    observationCount: int
+
+
 class ObservationsOnly(msgspec.Struct, gc=False):
     """Locate observations without parsing them: the merge re-reads only the winners."""
 

@@ -16,11 +16,12 @@ def records(export, rows, access=None):
 
 def table_of_two_devs() -> CandidateTable:
     table = CandidateTable()
+    table.add_previous(FileRecords(NOW, 1, sessions=["p"], titles=["old"], created=[NOW - 90 * DAY],
+                                   type_weights=[0.7], contributors=[[]]))
     table.add_file(records(NOW, [("s", "a", NOW - 3 * DAY, 1.0), ("s", "b", NOW - 400 * DAY, 0.3)],
                            access=[4, 0]), dev="alice", rank=0)
     table.add_file(records(NOW - 1, [("s", "a", NOW - 3 * DAY, 0.9), ("s", "c", NOW + DAY, 0.5)],
                            access=[2, 8]), dev="bob", rank=1)
-    table.add_previous(("p", "old", NOW - 90 * DAY), 0.7, False, [], 0, 0)
     return table
 
 
@@ -32,7 +33,7 @@ def test_column_scores_equal_the_scalar_formula(strategy):
     got = score_rows(table, keys, 3, settings)
     for row, key in enumerate(keys):
         if strategy == "passive":
-            third = diffusion_weight(table.contributor_count(row) if row in table.devs or table.dev[row] else 0, 3)
+            third = diffusion_weight(len(table.contributors(row)), 3)
         else:
             third = access_weight(table.access[row], max(table.access))
         assert got[row] == pytest.approx(score(table.type_weight[row], key[2], third, NOW, settings.weights))

@@ -8,7 +8,6 @@ key: a cold merge of a million observations inserts most keys with a few C-level
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
 from itertools import compress, repeat
 
 from memsync.merge.ingest import FileRecords
@@ -71,20 +70,20 @@ class CandidateTable:
                            indexes[position], records.access[position] if records.access else 0,
                            position in kept)
 
-    def add_previous(self, key: CompositeKey, type_weight: float, keep: bool, contributors: Iterable[str],
-                     access: int, index: int) -> None:
-        """A row from the previous latest.json: it wins over any new copy of its key."""
-        row = len(self.dev)
-        self.rows[key] = row
-        self.type_weight.append(type_weight)
-        self.export.append(PREVIOUS_EXPORT)
-        self.dev.append("")
-        self.rank.append(PREVIOUS_RANK)
-        self.index.append(index)
-        self.access.append(access)
-        self.devs[row] = set(contributors)
-        if keep:
-            self.keep.add(row)
+    def add_previous(self, records: FileRecords) -> None:
+        """The rows of the previous latest.json, before any new file: they win over new copies."""
+        assert not self.rows, "the previous merged set goes in first"
+        keys = records.keys()
+        count = len(keys)
+        self.rows.update(zip(keys, range(count), strict=True))
+        self.type_weight.extend(records.type_weights)
+        self.export.extend(repeat(PREVIOUS_EXPORT, count))
+        self.dev.extend(repeat("", count))
+        self.rank.extend(repeat(PREVIOUS_RANK, count))
+        self.index.extend(records.indexes if records.indexes is not None else range(count))
+        self.access.extend(records.access if records.access is not None else repeat(0, count))
+        self.devs.update(zip(range(count), map(set, records.contributors or repeat([], count)), strict=False))
+        self.keep.update(records.kept)
 
     def _add_copy(self, row: int, dev: str, type_weight: float, export: int, rank: int, index: int,
                   access: int, keep: bool) -> None:

@@ -24,12 +24,14 @@ from memsync.model import (
     FORMAT_VERSION,
     CompositeKey,
     ContributionFields,
+    MergedFields,
     check_envelope,
     check_observation,
     to_millis,
 )
 
 _decode_contribution = msgspec.json.Decoder(ContributionFields).decode
+_decode_merged = msgspec.json.Decoder(MergedFields).decode
 _MILLIS_THRESHOLD = 10**12
 
 
@@ -56,6 +58,7 @@ class FileRecords:
     indexes: list[int] | None = None  # positions in the file's observations; None: position i is i
     kept: list[int] = field(default_factory=list)  # positions that carry a keep tag
     access: list[int] | None = None  # hook strategy only
+    contributors: list[list[str]] | None = None  # a previous merged file's, per position
     secret_hits: list[SecretHit] = field(default_factory=list)
 
     def keys(self) -> list[CompositeKey]:
@@ -103,6 +106,36 @@ def ingest_contribution(
         # slow path, only for files the typed decoder refused: find the precise problem
         return _records_from_dicts(raw, _checked_dicts(raw, project, dev), keep_tags, scan_secrets,
                                    with_access)
+    return _typed_records(raw, doc, keep_tags, scan_secrets, with_access)
+
+
+def ingest_merged(
+    raw: bytes,
+    *,
+    project: str,
+    keep_tags: tuple[str, ...],
+    scan_secrets: bool,
+    with_access: bool = False,
+) -> FileRecords:
+    """The same records from our own previous latest.json, with its contributors and keep flags."""
+    try:
+        doc = _decode_merged(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as error:
+        _checked_dicts(raw, project, None)  # raises the precise message for anything it knows
+        raise QuarantineReason(f"has an unexpected shape ({error})") from None
+    if doc.version != FORMAT_VERSION or doc.project != project or doc.observationCount != len(doc.observations):
+        _checked_dicts(raw, project, None)  # raises
+    records = _typed_records(raw, doc, keep_tags, False, with_access)
+    stored = [i for i, o in enumerate(doc.observations) if o.keep]
+    records.kept = sorted(set(records.kept).union(stored))
+    records.contributors = [o.contributors or [] for o in doc.observations]
+    if scan_secrets:
+        _withhold(records, _secret_hits(raw, None))
+    return records
+
+
+def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags: tuple[str, ...],
+                   scan_secrets: bool, with_access: bool) -> FileRecords:
     observations = doc.observations
     intern = sys.intern  # one string per session: smaller to send to the parent, smaller there
     records = FileRecords(
@@ -126,7 +159,7 @@ def ingest_contribution(
     return records
 
 
-def _kept_positions(observations: list[Any], keep_tags: tuple[str, ...]) -> list[int]:
+def _kept_positions(observations: Any, keep_tags: tuple[str, ...]) -> list[int]:
     if len(keep_tags) == 1:  # the usual case: a bare substring test skips almost every observation
         tag = keep_tags[0]
         maybe = [i for i, o in enumerate(observations)
@@ -169,13 +202,15 @@ def _withhold(records: FileRecords, hits: dict[int, SecretHit]) -> None:
     records.type_weights = list(compress(records.type_weights, keep))
     if records.access is not None:
         records.access = list(compress(records.access, keep))
+    if records.contributors is not None:
+        records.contributors = list(compress(records.contributors, keep))
     positions = [i for i, ok in enumerate(keep) if ok]
     new_position = {old: new for new, old in enumerate(positions)}
     records.kept = [new_position[i] for i in records.kept if i in new_position]
     records.indexes = positions
 
 
-def _checked_dicts(raw: bytes, project: str, dev: str) -> tuple[int, list[dict[str, Any]]]:
+def _checked_dicts(raw: bytes, project: str, dev: str | None) -> tuple[int, list[dict[str, Any]]]:
     doc = parse_json_bytes(raw)
     envelope = check_envelope(doc, project=project, dev=dev)
     observations = doc["observations"]

@@ -61,7 +61,7 @@ def score_rows(table: CandidateTable, keys: list[CompositeKey], total_devs: int,
     # recency_weight inlined: a function call per row is a third of a cold merge's planning
     w_type, w_recency, scale = weights.type, weights.recency, MILLIS_PER_DAY * RECENCY_HALF_DAYS
     scores = [
-        w_type * type_weight + w_recency / (1.0 + log1p(max(now - key[2], 0) / scale))
+        w_type * type_weight + w_recency / (1.0 + log1p((now - key[2] if now > key[2] else 0) / scale))
         for key, type_weight in zip(keys, table.type_weight, strict=True)
     ]
     if settings.strategy == "hook":
