@@ -191,9 +191,12 @@ _AWS_BODY = "[A-Z2-7]{16}"
 # Lines inside a pasted key may be separated by real newlines or by literal "\n" sequences
 # (keys quoted inside JSON or code), and may start with RFC 1421 / OpenPGP armor headers.
 _SEP = r"(?:\s|\\{1,4}[nrt])"
+# Each header and each body line is delimited unambiguously (a header value cannot hold a
+# separator; body lines are separated by at least one), so a hostile paste cannot make the
+# regex backtrack exponentially.
 _PEM_TAIL = (
-    rf"(?P<headers>(?:{_SEP}*[A-Za-z][A-Za-z0-9-]{{0,30}}:[^\n\\]{{0,200}})*)"
-    rf"(?P<body>(?:{_SEP}*[A-Za-z0-9+/=]+)+)"
+    rf"(?P<headers>(?:{_SEP}+[A-Za-z][A-Za-z0-9-]{{0,30}}:[^\n\\]{{0,200}})*)"
+    rf"{_SEP}*(?P<body>[A-Za-z0-9+/=]+(?:{_SEP}+[A-Za-z0-9+/=]+)*)"
     rf"(?:{_SEP}*-----END[ A-Z0-9_-]{{0,100}}PRIVATE KEY(?: BLOCK)?-----)?"
 )
 _PEM_ANCHOR = "-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY"
