@@ -49,6 +49,10 @@ BACKUPS_KEPT = 3
 LOG_NAME = "import-log.json"
 
 
+class NothingMerged(RepoError):
+    """No merged file yet: for ``import`` of a configured project, nothing to do (exit 0)."""
+
+
 @dataclass(frozen=True)
 class MergedFile:
     path: Path
@@ -77,7 +81,7 @@ def read_merged_file(path: Path, project: str) -> MergedFile:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise RepoError(
+        raise NothingMerged(
             f"{path} does not exist: nothing merged yet for project {project!r}; "
             "wait for the merge bot (ci-merge) to run after an export"
         ) from None

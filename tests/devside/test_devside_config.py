@@ -246,3 +246,37 @@ def test_builtin_validator_agrees_with_jsonschema(dev, repo, remote_type, enable
     ours = not config_problems(doc)
     theirs = jsonschema.Draft7Validator(config_schema()).is_valid(doc)
     assert ours == theirs
+
+
+def test_update_project_without_flags_prompts_with_current_values(config_file: Path, mem_sync) -> None:
+    mem_sync("init", "--dev-name", "alice", "--project", "api", "--repo", "org/mem", "--types", "decision")
+    answers = (
+        "\n".join(
+            [
+                "",  # claude-mem project name: keep
+                "",  # forge: keep github
+                "",  # repo: keep org/mem
+                "/srv/git/mem.git",  # URL override
+                "trunk",  # branch
+                "n",  # push directly? no
+                "",  # types: keep
+                "perf",  # keywords
+                "",  # tags: keep (none)
+            ]
+        )
+        + "\n"
+    )
+    result = CliRunner().invoke(update_project, ["--project", "api"], input=answers)
+    assert result.exit_code == 0, result.output
+    api = load_config().project("api")
+    assert api.remote.repo == "org/mem" and api.remote.url == "/srv/git/mem.git"
+    assert api.remote.branch == "trunk" and api.remote.auto_merge is False
+    assert api.export.types == ("decision",) and api.export.keywords == ("perf",)
+
+
+def test_interactive_init_over_an_existing_config_asks_first(config_file: Path, mem_sync) -> None:
+    mem_sync("init", "--dev-name", "alice")
+    before = config_file.read_bytes()
+    result = CliRunner().invoke(init, [], input="n\n")
+    assert result.exit_code == 1  # aborted at the confirmation
+    assert config_file.read_bytes() == before

@@ -263,10 +263,20 @@ def test_bad_merged_file_is_refused_whole(
     assert not state_dir().joinpath("backups").exists()
 
 
-def test_nothing_merged_yet_says_so(claude_mem_db: Path, mem_sync, tmp_path: Path) -> None:
+def test_nothing_merged_yet_is_nothing_to_do(claude_mem_db: Path, mem_sync, tmp_path: Path) -> None:
     (tmp_path / "shared").mkdir()
     configure(mem_sync, dev="carol", db=claude_mem_db, url=str(tmp_path / "unused.git"))
-    _assert_one_line(mem_sync("import", "--repo-dir", str(tmp_path / "shared"), check=False), "nothing merged yet")
+    result = mem_sync("import", "--repo-dir", str(tmp_path / "shared"))
+    assert "demo: nothing merged yet" in result.stdout and result.stderr == ""
+    missing = tmp_path / "elsewhere" / "latest.json"
+    _assert_one_line(mem_sync("import", "--file", str(missing), check=False), "nothing merged yet")
+
+
+def test_unreachable_remote_on_import_is_one_line(claude_mem_db: Path, mem_sync, tmp_path: Path) -> None:
+    configure(mem_sync, dev="carol", db=claude_mem_db, url=str(tmp_path / "gone.git"))
+    before = _file_digest(claude_mem_db)
+    _assert_one_line(mem_sync("import", check=False), "cannot reach the shared repository")
+    assert _file_digest(claude_mem_db) == before
 
 
 def test_locked_database_is_refused_cleanly(

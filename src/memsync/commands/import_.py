@@ -36,9 +36,7 @@ if TYPE_CHECKING:
 )
 @click.option("--dry-run", is_flag=True, help="Count what would be added; write nothing.")
 @click.option("--no-backup", is_flag=True, help="Skip the database backup taken before writing.")
-@click.option(
-    "--force", is_flag=True, help="Re-check a merged file already imported (duplicates are still skipped)."
-)
+@click.option("--force", is_flag=True, help="Re-check a merged file already imported (duplicates are still skipped).")
 def import_(
     project: str | None,
     all_projects: bool,
@@ -51,7 +49,7 @@ def import_(
 ) -> None:
     """Import the team's merged observations into claude-mem's database."""
     from memsync.exporter import shared_checkout
-    from memsync.importer import import_merged
+    from memsync.importer import NothingMerged, import_merged
 
     config = load_config()
     names = select_projects(config, project, all_projects)
@@ -77,7 +75,15 @@ def import_(
             report = run(name, merged_file)
         else:
             with shared_checkout(config.project(name).remote, repo_dir, need_git=False) as checkout:
-                report = run(name, checkout.path / "merged" / name / "latest.json")
+                try:
+                    report = run(name, checkout.path / "merged" / name / "latest.json")
+                except NothingMerged:
+                    # A new team: nobody's export has been merged yet. Nothing to do is success.
+                    click.echo(
+                        f"{name}: nothing merged yet (no merged/{name}/latest.json in the shared "
+                        "repository); import again after the merge bot has run"
+                    )
+                    continue
         click.echo(_describe(report))
 
 
