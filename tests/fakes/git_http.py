@@ -25,6 +25,7 @@ class GitRequest:
     path: str
     query: str
     authorization: str | None
+    chunked: bool = False
 
 
 @dataclass
@@ -101,7 +102,8 @@ def _make_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             path, _, query = self.path.partition("?")
             auth = self.headers.get("Authorization")
-            server.requests.append(GitRequest(self.command, path, query, auth))
+            chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+            server.requests.append(GitRequest(self.command, path, query, auth, chunked))
             body = self._read_body()
             if server.credentials is not None and not self._authorized(auth):
                 self._respond(401, b"auth required\n",

@@ -182,3 +182,18 @@ def test_workspace_owned_by_another_user_is_trusted_for_this_process_only(tmp_pa
     assert mgit.has_changes(repo, env=env) is False
     home_config = Path(os.environ.get("HOME", "/root")) / ".gitconfig"
     assert str(repo) not in (home_config.read_text() if home_config.exists() else "")
+
+
+def test_large_push_arrives_chunked_and_intact(git_server, tmp_path):
+    # git switches to Transfer-Encoding: chunked above http.postBuffer (1 MiB): the fake
+    # server must decode it, exactly as a forge does.
+    url, work = _new_remote(git_server, tmp_path)
+    blob = os.urandom(3 * 1024 * 1024)
+    (work / "big.bin").write_bytes(blob)
+    git(work, "add", "big.bin")
+    git(work, "commit", "--quiet", "-m", "big")
+    git_server.requests.clear()
+    assert mgit.push_with_retry(work, "origin", "main", on_rejected=lambda: None) == 1
+    assert any(r.chunked for r in git_server.requests if r.path.endswith("git-receive-pack"))
+    fresh = clone(url, tmp_path / "fresh")
+    assert (fresh / "big.bin").read_bytes() == blob

@@ -264,3 +264,26 @@ def test_dry_run_merge_is_never_committed(git_server, tmp_path):
                      PublishOptions(mode="push", identity=BOT))
     assert result.operation == "unchanged" and result.report.changed_paths
     assert git(work, "rev-parse", "HEAD") == git(work, "rev-parse", "origin/main")
+
+
+def test_pr_mode_retries_when_the_rolling_branch_changes_under_it(git_server, clean_forge,
+                                                                  sleeps, tmp_path):
+    url = new_shared_repo(git_server, tmp_path, {"alice": ["Use WAL mode"]})
+    work = clone(url, tmp_path / "run")
+    other = clone(url, tmp_path / "other-job")
+    raced: list[bool] = []
+
+    def other_job_pushes_rolling_branch(path: str) -> None:
+        if not raced:
+            raced.append(True)
+            git(other, "push", "--quiet", "origin", "HEAD:refs/heads/mem-sync/merge")
+
+    git_server.before_receive = other_job_pushes_rolling_branch
+    try:
+        result = publish(work, real_merge(work), pr_options(clean_forge, sleeps))
+    finally:
+        git_server.before_receive = None
+    assert result.operation == "created" and result.attempts == 2
+    tip = git(work, "ls-remote", "origin", "refs/heads/mem-sync/merge").split()[0]
+    assert tip == result.commit
+    assert len(clean_forge.prs["github"]) == 1
