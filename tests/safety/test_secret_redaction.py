@@ -167,3 +167,22 @@ def test_text_with_lone_surrogates_is_scanned(engine):
     obs = observation(narrative=text)
     assert [(f.rule, f.field) for f in secrets.scan_observation(obs)] == [("github-pat", "narrative")]
     assert secrets.scan_observations([obs]) == [secrets.scan_observation(obs)]
+
+
+def test_malformed_observations_are_still_scanned(engine):
+    gh = _token("github-pat")
+    assert [f.field for f in secrets.scan_observation([f"x {gh}"])] == ["[0]"]
+    assert [f.field for f in secrets.scan_observation(gh)] == [""]
+    assert secrets.scan_observation(42) == []
+    assert secrets.scan_observations([{"ok": "x"}, [gh]])[1][0].rule == "github-pat"
+
+
+def test_concurrent_scans_from_threads_agree(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gh = _token("github-pat")
+    big = ("The worker retries idempotent writes. " * 20000).encode()
+    jobs = [big, big + gh.encode(), f"note {gh}".encode()] * 20
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(secrets.may_contain_secret, jobs))
+    assert answers == [False, True, True] * 20

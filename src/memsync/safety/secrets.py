@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,12 +159,25 @@ class _HyperscanEngine:
         )
         self._escape_id = len(ANCHORS)
         self._terminated = hyperscan.ScanTerminated
+        self._in_use = hyperscan.ScratchInUseError
+        self._new_scratch = hyperscan.Scratch
+        self._local = threading.local()
 
-    def any_anchor(self, data: bytes) -> bool:
+    def _scan(self, data: bytes, handler: Callable[..., Any]) -> None:
         try:
             # positional handler: the binding's keyword parsing costs more than the scan of
             # a 600-byte note
-            self._db.scan(data, _stop)
+            self._db.scan(data, handler)
+        except self._in_use:
+            # another thread holds the database's own scratch space: use this thread's
+            scratch = getattr(self._local, "scratch", None)
+            if scratch is None:
+                scratch = self._local.scratch = self._new_scratch(self._db)
+            self._db.scan(data, handler, scratch=scratch)
+
+    def any_anchor(self, data: bytes) -> bool:
+        try:
+            self._scan(data, _stop)
         except self._terminated:
             return True
         return False
@@ -179,7 +193,7 @@ class _HyperscanEngine:
             data = texts[0].encode("utf-8", "surrogatepass")
         else:
             data = _SEPARATOR.join(texts).encode("utf-8", "surrogatepass")
-        self._db.scan(data, on_match)
+        self._scan(data, on_match)
         if not events:
             return {}
         starts = []
@@ -296,6 +310,17 @@ _KEY = "#key"
 _FieldPath = Any  # str for a top-level field, else a tuple of keys and list indexes
 
 
+def _collect(obs: Any, paths: list[_FieldPath], texts: list[str]) -> None:
+    """Every string in ``obs`` with its path; malformed input is scanned, not trusted."""
+    if isinstance(obs, dict):
+        _flatten(obs, paths, texts)
+    elif isinstance(obs, (list, tuple)):
+        _flatten_nested(obs, (), paths, texts)
+    elif isinstance(obs, str):
+        paths.append("")
+        texts.append(obs)
+
+
 def _flatten(obs: dict[str, Any], paths: list[_FieldPath], texts: list[str]) -> None:
     # isinstance, not type(): str/list/dict subclasses serialise like their bases and must
     # be scanned like them too
@@ -362,7 +387,7 @@ def _scan_raw(obs: dict[str, Any]) -> list[_RawFinding]:
         return []
     paths: list[_FieldPath] = []
     texts: list[str] = []
-    _flatten(obs, paths, texts)
+    _collect(obs, paths, texts)
     hits = _get_engine().segment_hits(texts)
     return _raw_findings(paths, texts, hits) if hits else []
 
@@ -429,7 +454,7 @@ def scan_observations(observations: Sequence[dict[str, Any]]) -> list[list[Findi
     for number in suspects:
         obs = observations[number]
         before = len(texts)
-        _flatten(obs, paths, texts)
+        _collect(obs, paths, texts)
         owners.extend([number] * (len(texts) - before))
     hits = _get_engine().segment_hits(texts) if texts else {}
     if not hits:
