@@ -205,22 +205,33 @@ def rev_parse(repo: Path, rev: str, *, env: Mapping[str, str] | None = None) -> 
 
 
 def reset_to(
-    repo: Path, rev: str, *, branch: str | None = None, env: Mapping[str, str] | None = None
+    repo: Path,
+    rev: str,
+    *,
+    branch: str | None = None,
+    clean_paths: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """Point the work tree (and ``branch``, checked out, when given) at ``rev``, discarding edits.
 
-    Untracked files are removed too, so a re-run merge starts from exactly the remote tree;
-    ignored files (caches, virtualenvs) are left alone.
+    Untracked files under ``clean_paths`` are removed too (what an earlier attempt wrote), so
+    a re-run starts from the remote tree there; other untracked files are left alone.
     """
     if branch:
         run_git(["checkout", "--quiet", "--force", "-B", branch, rev], repo, env=env)
     else:
         run_git(["reset", "--quiet", "--hard", rev], repo, env=env)
-    run_git(["clean", "--quiet", "-d", "--force"], repo, env=env)
+    if clean_paths:
+        run_git(["clean", "--quiet", "-d", "--force", "--", *clean_paths], repo, env=env)
 
 
 def reset_to_remote(
-    repo: Path, remote: str, branch: str, *, env: Mapping[str, str] | None = None
+    repo: Path,
+    remote: str,
+    branch: str,
+    *,
+    clean_paths: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Fetch ``branch`` and hard-reset the checkout to its remote tip; return that commit."""
     tip = fetch(repo, remote, [branch], env=env)[branch]
@@ -229,7 +240,7 @@ def reset_to_remote(
             f"branch '{branch}' does not exist on remote '{remote}'; "
             f"check --base/--branch or push it first"
         )
-    reset_to(repo, tip, env=env)
+    reset_to(repo, tip, clean_paths=clean_paths, env=env)
     return tip
 
 

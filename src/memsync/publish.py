@@ -142,8 +142,10 @@ def _publish_push(repo: Path, merge: Callable[[], MergeReportLike], options: Pub
     def redo() -> None:
         # The branch moved: start again from its new tip so the merge sees every contribution.
         previous = state["report"]
-        git.reset_to_remote(repo, options.remote, branch, env=git_env)
-        _clean(repo, previous.changed_paths, git_env)
+        # Files the last attempt created that the new tip does not track would otherwise be
+        # read by the next merge as earlier merge output.
+        git.reset_to_remote(repo, options.remote, branch, clean_paths=previous.changed_paths,
+                            env=git_env)
         state["report"] = merge()
         state["committed"] = _commit(repo, state["report"], options, git_env)
 
@@ -171,8 +173,8 @@ def _publish_pr(repo: Path, merge: Callable[[], MergeReportLike], options: Publi
             raise GitError(f"base branch '{base}' does not exist on remote '{options.remote}'; "
                            "check --base")
         previous_paths = report.changed_paths if report is not None else []
-        git.reset_to(repo, base_tip, branch=options.branch, env=git_env)
-        _clean(repo, previous_paths, git_env)
+        git.reset_to(repo, base_tip, branch=options.branch, clean_paths=previous_paths,
+                     env=git_env)
         report = merge()
         _commit(repo, report, options, git_env)
         head = git.head_commit(repo, env=git_env)
@@ -240,13 +242,6 @@ def _commit(repo: Path, report: MergeReportLike, options: PublishOptions,
         return False
     message = render_commit_message(summarize(data))
     return git.commit_paths(repo, paths, message, options.identity, env=git_env)
-
-
-def _clean(repo: Path, paths: list[str], git_env: dict[str, str]) -> None:
-    # Files the previous attempt created and the new tip does not track would otherwise be
-    # read as "previous merge output" by the next merge.
-    if paths:
-        git.run_git(["clean", "--quiet", "--force", "--", *paths], repo, env=git_env)
 
 
 def _require_clean(repo: Path, git_env: dict[str, str]) -> None:
