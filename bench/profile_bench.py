@@ -9,10 +9,11 @@ capped merged set), then times, in the same run:
 
 - floor: read every contribution file plus merged/latest.json and parse it with orjson;
 - cold: ``generate_project_profiles`` writing every page (json + md) into an empty profiles/;
-- warm: the same call again on the unchanged repository (it writes nothing).
+- warm: the same call again on the unchanged repository (it writes nothing);
+- merge: a cold ``run_merge`` of the same repository with profiles off, for the ratio the
+  issue asks for (profiles should cost well under the merge itself).
 
-The ratios (cold/floor, warm/floor) are what to compare across machines; compare cold with
-the time of ``mem-sync ci-merge`` on the same repository to see what profiles add to a merge.
+The ratios (cold/floor, warm/floor, cold/merge) are what to compare across machines.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def build_repo(root: Path, devs: int, per_dev: int, files_per_dev: int, seed: in
             data = dump_document(doc)
             total_bytes += len(data)
             path.write_bytes(data)
+    unique = list({(o["memory_session_id"], o["title"], o["created_at_epoch"]): o for o in merged_pool}.values())
     merged = build_envelope(project="bench", exported_by="ci-merge", now_millis=BASE_MILLIS,
-                            observations=rng.sample(merged_pool, min(500, len(merged_pool))),
+                            observations=rng.sample(unique, min(500, len(unique))),
                             package_version="bench")
     path = root / "merged" / "bench" / "latest.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +107,18 @@ def best_of(repeat: int, func) -> tuple[float, object]:
         result = func()
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def time_merge(root: Path) -> float | None:
+    """A real cold merge of the same repository without profiles (run last: it rewrites merged/)."""
+    try:
+        from memsync.merge_job import MergeOptions, run_merge
+    except ImportError:
+        return None
+    (root / ".merge-state.json").unlink(missing_ok=True)
+    start = time.perf_counter()
+    run_merge(MergeOptions(repo=root, now=BASE_MILLIS, retention_days=0, profiles=False))
+    return time.perf_counter() - start
 
 
 def run(devs: int, per_dev: int, files_per_dev: int, repeat: int) -> None:
@@ -132,6 +146,11 @@ def run(devs: int, per_dev: int, files_per_dev: int, repeat: int) -> None:
         print(f"  warm   generate (unchanged, 0 writes): {warm_time:8.3f} s"
               f"   ratio to floor {warm_time / floor:5.2f}x")
         print(f"  per observation (cold): {cold_time / count * 1e6:.2f} us")
+        merge_time = time_merge(root)
+        if merge_time is not None:
+            print(f"  merge  ci-merge --no-profiles, cold, same repo: {merge_time:8.3f} s"
+                  f"   profiles cold/merge {cold_time / merge_time:5.2f}x,"
+                  f" warm/merge {warm_time / merge_time:5.2f}x")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,12 +47,13 @@ teams = st.dictionaries(
 
 
 def _profiles(team_obs: dict[str, list[dict]], anonymize: bool = True) -> tuple[metrics.TeamStats, dict]:
-    per_dev = {dev: metrics.dev_facts(obs) for dev, obs in team_obs.items()}
+    per_dev = {dev: metrics.summarize(metrics.dev_facts(obs)) for dev, obs in team_obs.items()}
     team = metrics.team_stats(per_dev)
-    merged = {o.key for obs in per_dev.values() for o in obs[::2]}
+    merged = {o.key for summary in per_dev.values() for o in summary.facts[::2]}
     return team, {
-        dev: metrics.developer_profile(dev, "demo", obs, team, merged, now_millis=NOW, anonymize=anonymize)
-        for dev, obs in per_dev.items()
+        dev: metrics.developer_profile(dev, "demo", summary, team, merged, now_millis=NOW,
+                                       anonymize=anonymize)
+        for dev, summary in per_dev.items()
     }
 
 
@@ -119,3 +122,20 @@ def test_same_team_in_another_order_gives_the_same_bytes(team_obs: dict) -> None
     _, backward = _profiles(dict(reversed(list(team_obs.items()))))
     assert orjson.dumps(forward, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
         backward, option=orjson.OPT_SORT_KEYS)
+
+
+@SETTINGS
+@given(teams)
+def test_team_totals_match_a_plain_first_copy_wins_count(team_obs: dict) -> None:
+    per_dev = {dev: metrics.dev_facts(obs) for dev, obs in team_obs.items()}
+    team = metrics.team_stats({dev: metrics.summarize(facts) for dev, facts in per_dev.items()})
+    counted: dict = {}
+    for dev in sorted(per_dev):
+        for facts in per_dev[dev]:
+            counted.setdefault(facts.key, facts)
+    types: Counter = Counter(facts.type for facts in counted.values())
+    concepts: Counter = Counter(c for facts in counted.values() for c in facts.concepts)
+    assert team.total == len(counted)
+    assert team.type_counts == dict(types)
+    assert team.concept_counts == dict(concepts)
+    assert sum(team.monthly.values()) == sum(1 for facts in counted.values() if facts.day is not None)

@@ -1,8 +1,8 @@
 """The five per-developer metrics and the team aggregates, over plain observation dicts.
 
 Nothing here touches the filesystem or the clock: callers turn each developer's observations
-into ``ObservationFacts`` (``dev_facts``: parsed once, deduplicated by composite key) and pass
-them with the merged set's keys and "now". Every output is
+into ``ObservationFacts`` (``dev_facts``: parsed once, deduplicated by composite key), count them
+once (``summarize``) and pass the summaries with the merged set's keys and "now". Every output is
 sorted by explicit keys and every float is rounded here, so equal inputs give equal bytes.
 
 Definitions that the reference tool leaves open are fixed here and documented in
@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -166,6 +167,44 @@ def dev_facts(observations: Iterable[Observation]) -> list[ObservationFacts]:
     return list(by_key.values())
 
 
+@dataclass(frozen=True)
+class DevSummary:
+    """One developer's counts, computed once and shared by the team totals and their profile."""
+
+    facts: Sequence[ObservationFacts]   # deduplicated by composite key
+    keys: frozenset[CompositeKey]
+    type_counts: Mapping[str, int]
+    concept_counts: Mapping[str, int]   # observations mentioning each concept
+    day_counts: Mapping[int, int]       # observations per UTC day number (undated ones left out)
+    directory_counts: Mapping[str, int]  # file references per directory
+    distinct_files: int
+    file_references: int
+
+    @property
+    def total(self) -> int:
+        return len(self.facts)
+
+
+def summarize(facts: Sequence[ObservationFacts]) -> DevSummary:
+    """Count everything in one pass per column; the loops run in C (map, chain, Counter)."""
+    paths = list(chain.from_iterable(map(_FILES, facts)))
+    day_counts = Counter(map(_DAY, facts))
+    day_counts.pop(None, None)
+    return DevSummary(
+        facts=facts,
+        keys=frozenset(map(_KEY, facts)),
+        type_counts=Counter(map(_TYPE, facts)),
+        concept_counts=Counter(chain.from_iterable(map(_CONCEPTS, facts))),
+        day_counts=day_counts,
+        directory_counts=Counter(map(directory_of, paths)),
+        distinct_files=len(set(paths)),
+        file_references=len(paths),
+    )
+
+
+_KEY, _TYPE, _CONCEPTS, _FILES, _DAY = (itemgetter(index) for index in range(5))
+
+
 # --- team statistics, computed once per project -------------------------------------------
 
 @dataclass(frozen=True)
@@ -180,35 +219,42 @@ class TeamStats:
     monthly: Mapping[str, int] = field(default_factory=dict)
 
 
-def team_stats(dev_observations: Mapping[str, Sequence[ObservationFacts]]) -> TeamStats:
-    """Aggregate every developer's (already deduplicated) observations.
+def team_stats(summaries: Mapping[str, DevSummary]) -> TeamStats:
+    """Add up every developer's counts.
 
-    An observation two developers both exported counts once for the team, but both hold its
-    concepts. Developers are visited in sorted order, so which copy counts is deterministic.
+    An observation two developers both exported counts once for the team (the copy of the
+    alphabetically first developer), but both hold its concepts.
     """
     seen: set[CompositeKey] = set()
     type_counts: Counter[str] = Counter()
     concept_counts: Counter[str] = Counter()
+    day_counts: Counter[int] = Counter()
     holders: dict[str, set[str]] = {}
-    monthly: Counter[str] = Counter()
-    for dev in sorted(dev_observations):
-        own_concepts: set[str] = set()
-        for facts in dev_observations[dev]:
-            own_concepts.update(facts.concepts)
-            if facts.key in seen:
-                continue
-            seen.add(facts.key)
-            type_counts[facts.type] += 1
-            concept_counts.update(facts.concepts)
-            if facts.day is not None:
-                monthly[_day_labels(facts.day)[1]] += 1
-        for concept in own_concepts:
+    for dev in sorted(summaries):
+        summary = summaries[dev]
+        type_counts.update(summary.type_counts)
+        concept_counts.update(summary.concept_counts)
+        day_counts.update(summary.day_counts)
+        counted_before = summary.keys & seen
+        if counted_before:
+            # Shared observations are few: take this developer's copies back out.
+            for facts in summary.facts:
+                if facts.key in counted_before:
+                    type_counts[facts.type] -= 1
+                    concept_counts.subtract(facts.concepts)
+                    if facts.day is not None:
+                        day_counts[facts.day] -= 1
+        seen |= summary.keys
+        for concept in summary.concept_counts:
             holders.setdefault(concept, set()).add(dev)
+    monthly: Counter[str] = Counter()
+    for day, count in (+day_counts).items():
+        monthly[_day_labels(day)[1]] += count
     return TeamStats(
-        devs=tuple(sorted(dev_observations)),
+        devs=tuple(sorted(summaries)),
         total=len(seen),
-        type_counts=dict(type_counts),
-        concept_counts=dict(concept_counts),
+        type_counts=dict(+type_counts),
+        concept_counts=dict(+concept_counts),
         concept_holders={concept: frozenset(devs) for concept, devs in holders.items()},
         monthly=dict(monthly),
     )
@@ -216,9 +262,9 @@ def team_stats(dev_observations: Mapping[str, Sequence[ObservationFacts]]) -> Te
 
 # --- the five metrics ---------------------------------------------------------------------
 
-def knowledge_spectrum(dev_obs: Sequence[ObservationFacts], team: TeamStats) -> dict[str, Any]:
-    counts = Counter(facts.type for facts in dev_obs)
-    total = len(dev_obs)
+def knowledge_spectrum(summary: DevSummary, team: TeamStats) -> dict[str, Any]:
+    counts = summary.type_counts
+    total = summary.total
     names = set(STANDARD_TYPES) | set(counts) | set(team.type_counts)
     types = [
         {
@@ -234,37 +280,38 @@ def knowledge_spectrum(dev_obs: Sequence[ObservationFacts], team: TeamStats) -> 
 
 
 def concept_map(
-    dev_obs: Sequence[ObservationFacts], team: TeamStats, *, dev: str = "", anonymize: bool = True
+    summary: DevSummary, team: TeamStats, *, dev: str = "", anonymize: bool = True
 ) -> dict[str, Any]:
     """Every team concept with this developer's count beside the team's.
 
     ``isGap``: the team mentions it at least twice and this developer never did. With
     ``anonymize`` off, a gap also says who holds it (``knownBy``), i.e. whom to ask.
     """
-    own: Counter[str] = Counter()
-    for facts in dev_obs:
-        own.update(facts.concepts)
-    names = set(team.concept_counts) | set(own)
+    own = summary.concept_counts
+    team_counts = team.concept_counts
+    # Sorting plain tuples, then building the rows, is several times faster than sorting dicts.
+    order = sorted(
+        (-max(team_counts.get(name, 0), own.get(name, 0)), -own.get(name, 0), name)
+        for name in team_counts.keys() | own.keys()
+    )
     concepts = []
-    for name in names:
-        dev_count = own.get(name, 0)
-        team_count = max(team.concept_counts.get(name, 0), dev_count)
+    gaps = 0
+    for negative_team, negative_dev, name in order:
+        is_gap = negative_dev == 0 and -negative_team >= GAP_MIN_TEAM_COUNT
         entry: dict[str, Any] = {
-            "concept": name,
-            "devCount": dev_count,
-            "teamCount": team_count,
-            "isGap": dev_count == 0 and team_count >= GAP_MIN_TEAM_COUNT,
+            "concept": name, "devCount": -negative_dev, "teamCount": -negative_team, "isGap": is_gap,
         }
-        if not anonymize and entry["isGap"]:
-            entry["knownBy"] = sorted(team.concept_holders.get(name, frozenset()) - {dev})
+        if is_gap:
+            gaps += 1
+            if not anonymize:
+                entry["knownBy"] = sorted(team.concept_holders.get(name, frozenset()) - {dev})
         concepts.append(entry)
-    concepts.sort(key=lambda row: (-row["teamCount"], -row["devCount"], row["concept"]))
     return {
         "concepts": concepts,
-        "totalUniqueConcepts": len(names),
-        "devCoverage": percent(len(own), len(names)),
+        "totalUniqueConcepts": len(concepts),
+        "devCoverage": percent(len(own), len(concepts)),
         "devUniqueConcepts": len(own),
-        "gapCount": sum(1 for row in concepts if row["isGap"]),
+        "gapCount": gaps,
     }
 
 
@@ -283,49 +330,43 @@ def specialization_index(counts: Iterable[int]) -> float:
     return round(_clamp01(1 - entropy / math.log(len(values))), RATE_PLACES)
 
 
-def file_coverage(dev_obs: Sequence[ObservationFacts]) -> dict[str, Any]:
+def file_coverage(summary: DevSummary) -> dict[str, Any]:
     """Directories of files read or modified.
 
     ``count`` is file references in the directory (a file counts once per observation that
     touches it), ``percentage`` its share of all references (``fileReferences``);
     ``totalFiles`` is the number of distinct files.
     """
-    paths = list(chain.from_iterable(facts.files for facts in dev_obs))
-    files = set(paths)
-    directories = Counter(map(directory_of, paths))
-    references = len(paths)
+    directories = summary.directory_counts
+    references = summary.file_references
     rows = [
-        {"directory": name, "count": count, "percentage": percent(count, references)}
-        for name, count in directories.items()
+        {"directory": name, "count": -negative, "percentage": percent(-negative, references)}
+        for negative, name in sorted((-count, name) for name, count in directories.items())
     ]
-    rows.sort(key=lambda row: (-row["count"], row["directory"]))
     return {
         "directories": rows,
-        "totalFiles": len(files),
+        "totalFiles": summary.distinct_files,
         "fileReferences": references,
         "totalDirectories": len(rows),
         "specializationIndex": specialization_index(directories.values()),
     }
 
 
-def temporal_pattern(dev_obs: Sequence[ObservationFacts]) -> dict[str, Any]:
+def temporal_pattern(summary: DevSummary) -> dict[str, Any]:
     """Weekly and monthly series (active periods only) plus the average and consistency over the
     span of weeks from the first active ISO week to the last, empty weeks counted as zero."""
-    weekly: Counter[str] = Counter()
-    monthly: Counter[str] = Counter()
-    mondays: list[int] = []
-    for facts in dev_obs:
-        if facts.day is None:
-            continue
-        week, month, monday = _day_labels(facts.day)
-        weekly[week] += 1
-        monthly[month] += 1
-        mondays.append(monday)
-    dated = sum(weekly.values())
-    if not dated:
+    days = summary.day_counts
+    if not days:
         return {"weekly": [], "monthly": [], "averagePerWeek": 0.0, "consistency": 0.0,
                 "weeksSpanned": 0, "activeWeeks": 0}
-    span = (max(mondays) - min(mondays)) // 7 + 1
+    weekly: Counter[str] = Counter()
+    monthly: Counter[str] = Counter()
+    for day, count in days.items():
+        week, month, _ = _day_labels(day)
+        weekly[week] += count
+        monthly[month] += count
+    dated = sum(days.values())
+    span = (_day_labels(max(days))[2] - _day_labels(min(days))[2]) // 7 + 1
     mean = dated / span
     # Population variance over the whole span; the empty weeks add (0 - mean)^2 each.
     variance = max(0.0, sum(count * count for count in weekly.values()) / span - mean * mean)
@@ -340,12 +381,10 @@ def temporal_pattern(dev_obs: Sequence[ObservationFacts]) -> dict[str, Any]:
     }
 
 
-def survival_rate(
-    dev_obs: Sequence[ObservationFacts], merged_keys: Iterable[CompositeKey]
-) -> dict[str, Any]:
+def survival_rate(summary: DevSummary, merged_keys: Iterable[CompositeKey]) -> dict[str, Any]:
     """Share of the developer's exported composite keys that are in the merged set."""
     merged = merged_keys if isinstance(merged_keys, (set, frozenset)) else set(merged_keys)
-    keys = {facts.key for facts in dev_obs}
+    keys = summary.keys
     survived = len(keys & merged)
     return {"exported": len(keys), "survived": survived, "rate": rate(survived, len(keys))}
 
@@ -355,7 +394,7 @@ def survival_rate(
 def developer_profile(
     dev: str,
     project: str,
-    dev_obs: Sequence[ObservationFacts],
+    summary: DevSummary,
     team: TeamStats,
     merged_keys: Iterable[CompositeKey],
     *,
@@ -370,11 +409,11 @@ def developer_profile(
         "generatedAtEpoch": now_millis // 1000,
         "anonymized": anonymize,
         "teamSize": len(team.devs),
-        "knowledgeSpectrum": knowledge_spectrum(dev_obs, team),
-        "conceptMap": concept_map(dev_obs, team, dev=dev, anonymize=anonymize),
-        "fileCoverage": file_coverage(dev_obs),
-        "temporalPattern": temporal_pattern(dev_obs),
-        "survivalRate": survival_rate(dev_obs, merged_keys),
+        "knowledgeSpectrum": knowledge_spectrum(summary, team),
+        "conceptMap": concept_map(summary, team, dev=dev, anonymize=anonymize),
+        "fileCoverage": file_coverage(summary),
+        "temporalPattern": temporal_pattern(summary),
+        "survivalRate": survival_rate(summary, merged_keys),
     }
 
 
