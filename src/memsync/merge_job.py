@@ -443,8 +443,7 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
     wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
     for name, plan in plans.items():
         table = projects[name].table
-        for key in plan.survivors:
-            row = table.rows[key]
+        for row in plan.survivor_rows:
             if table.rank[row] != PREVIOUS_RANK:
                 wanted[(name, table.rank[row])].append(table.index[row])
     job_keys = sorted(wanted)
@@ -461,18 +460,17 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
         project = projects[name]
         observations = []
         table = project.table
+        ranks, indexes, keep = table.rank, table.index, table.keep
         previous: list[Observation] = []
-        if project.previous_raw is not None and any(table.rank[table.rows[k]] == PREVIOUS_RANK
-                                                    for k in plan.survivors):
+        if project.previous_raw is not None and any(ranks[row] == PREVIOUS_RANK for row in plan.survivor_rows):
             previous = orjson.loads(project.previous_raw)["observations"]
-        for key in plan.survivors:
-            row = table.rows[key]
-            rank = table.rank[row]
-            obs = previous[table.index[row]] if rank == PREVIOUS_RANK else fetched[(name, rank, table.index[row])]
+        for row, score in zip(plan.survivor_rows, plan.scores, strict=True):
+            rank = ranks[row]
+            obs = previous[indexes[row]] if rank == PREVIOUS_RANK else fetched[(name, rank, indexes[row])]
             for merge_field in MERGE_FIELDS:  # ours go last, recomputed; the rest stays as read
                 obs.pop(merge_field, None)
-            obs["score"] = plan.scores[key]
-            obs["keep"] = row in table.keep
+            obs["score"] = score
+            obs["keep"] = row in keep
             obs["contributors"] = table.contributors(row)
             observations.append(obs)
         document = build_envelope(project=name, exported_by=MERGE_EXPORTER, now_millis=now_millis,

@@ -11,6 +11,7 @@ from memsync.model import CompositeKey
 @dataclass(frozen=True)
 class Selection:
     survivors: list[CompositeKey]  # output order: keep-tagged by key, then score desc, key asc
+    survivor_rows: list[int]  # the same, as positions in the input lists
     evicted: list[CompositeKey]  # in input order (sorting a million keys is not worth it)
     keep_count: int
 
@@ -19,7 +20,7 @@ def select_survivors(
     keys: list[CompositeKey], scores: list[float], keep: list[bool], cap: int
 ) -> Selection:
     """Choose at most ``max(cap, keep-tagged)`` keys. Independent of input order."""
-    kept = sorted(key for key, is_kept in zip(keys, keep, strict=True) if is_kept)
+    kept = sorted((i for i, is_kept in enumerate(keep) if is_kept), key=keys.__getitem__)
     rest = [i for i, is_kept in enumerate(keep) if not is_kept]
     room = max(cap - len(kept), 0)
     if len(rest) <= room:
@@ -34,6 +35,7 @@ def select_survivors(
         chosen = above + tied[: room - len(above)]
     chosen_set = set(chosen)
     ranked = sorted(chosen, key=lambda i: (-scores[i], keys[i]))
-    survivors = kept + [keys[i] for i in ranked]
+    rows = kept + ranked
     evicted = [keys[i] for i in rest if i not in chosen_set]
-    return Selection(survivors=survivors, evicted=evicted, keep_count=len(kept))
+    return Selection(survivors=[keys[i] for i in rows], survivor_rows=rows, evicted=evicted,
+                     keep_count=len(kept))

@@ -23,7 +23,8 @@ class MergeSettings:
 @dataclass(frozen=True)
 class ProjectPlan:
     survivors: list[CompositeKey]  # in output order
-    scores: dict[CompositeKey, float]  # survivors only
+    survivor_rows: list[int]  # the same, as table rows
+    scores: list[float]  # of the survivors, in output order
     evicted: list[CompositeKey]
     added: list[CompositeKey]  # survivors that were not in the previous merged set
     keep_count: int
@@ -41,11 +42,11 @@ def plan_project(
     for row in table.keep:
         keep[row] = True
     selection = select_survivors(keys, scores, keep, settings.cap)
-    survivor_scores = {key: scores[table.rows[key]] for key in selection.survivors}
     added = sorted(key for key in selection.survivors if key not in previous)
     return ProjectPlan(
         survivors=selection.survivors,
-        scores=survivor_scores,
+        survivor_rows=selection.survivor_rows,
+        scores=[scores[row] for row in selection.survivor_rows],
         evicted=selection.evicted,
         added=added,
         keep_count=selection.keep_count,
