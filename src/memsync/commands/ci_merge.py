@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from memsync.commands.publish_flags import publish_options, publish_options_from_flags
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
 
 
@@ -45,14 +47,20 @@ from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
               help="Processes that parse contributions (default: one per core).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Report format on stdout.")
+@publish_options
 def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: str, cap: int,
              retention_days: int, project: str | None, dry_run: bool, now: int | None,
              keep_tags: tuple[str, ...], strategy: str, type_weight: float | None,
              recency_weight: float | None, third_weight: float | None, secrets: str, strict: bool,
              max_file_mb: float, profiles: bool, anonymize: bool, workers: int | None,
-             output_format: str) -> None:
-    """Merge contributions into merged/<project>/latest.json (the CI job)."""
+             output_format: str, **publish_flags: Any) -> None:
+    """Merge contributions into merged/<project>/latest.json (the CI job).
+
+    With --publish push or pr the result is committed and pushed (retrying on a moved
+    branch by merging again on the new tip) or proposed in one rolling PR/MR.
+    """
     from memsync.merge_job import MergeOptions, run_merge
+    from memsync.publish import publish
     from memsync.report import render_report
 
     defaults = STRATEGY_WEIGHTS[strategy]
@@ -70,6 +78,13 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
         secrets=secrets, strict=strict, profiles=profiles, anonymize=anonymize,
         max_file_bytes=int(max_file_mb * 1024 * 1024), workers=workers,
     )
-    report = run_merge(options)
-    click.echo(render_report(report.to_dict(), output_format), nl=False)
+    publishing = publish_options_from_flags(**publish_flags)
+    if dry_run and publishing.mode != "none":
+        raise click.UsageError("--dry-run writes nothing, so it cannot --publish; drop one of them")
+    result = publish(repo, lambda: run_merge(options), publishing)
+    report = result.report
+    document = report.to_dict()
+    document["publish"] = {"mode": result.mode, "operation": result.operation, "url": result.url,
+                           "commit": result.commit, "attempts": result.attempts}
+    click.echo(render_report(document, output_format), nl=False)
     sys.exit(report.exit_code)
