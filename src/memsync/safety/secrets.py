@@ -430,9 +430,24 @@ def scan_observation(obs: dict[str, Any]) -> list[Finding]:
     return _public(raw) if raw else []
 
 
-# Clean chunks cost one serialisation and one engine call; a chunk with a hit is narrowed
-# down observation by observation, so one leaked token costs 64 re-checks, not 500.
+# Clean chunks cost one serialisation and one engine call; a chunk with a hit is bisected,
+# so one leaked token costs about one more serialisation of 64 observations, not of 500.
 _CHUNK = 64
+
+
+def _suspects(
+    observations: Sequence[Any], lo: int, hi: int, known_dirty: bool = False
+) -> list[int]:
+    """Indexes in ``[lo, hi)`` whose observation may hold an anchor. No anchor can span two
+    list elements (anchors contain no quote, comma or brace), so when a dirty range's left
+    half is clean its right half is dirty without being serialised again."""
+    if not known_dirty and _clean_by_serialisation(observations[lo:hi]):
+        return []
+    if hi - lo == 1:
+        return [lo]
+    mid = (lo + hi) // 2
+    left = _suspects(observations, lo, mid)
+    return left + _suspects(observations, mid, hi, known_dirty=not left)
 
 
 def scan_observations(observations: Sequence[dict[str, Any]]) -> list[list[Finding]]:
@@ -442,9 +457,7 @@ def scan_observations(observations: Sequence[dict[str, Any]]) -> list[list[Findi
     suspects = [
         number
         for first in range(0, len(observations), _CHUNK)
-        if not _clean_by_serialisation(observations[first : first + _CHUNK])
-        for number in range(first, min(first + _CHUNK, len(observations)))
-        if not _clean_by_serialisation(observations[number])
+        for number in _suspects(observations, first, min(first + _CHUNK, len(observations)))
     ]
     if not suspects:
         return results
