@@ -113,8 +113,8 @@ def test_prefilter_false_implies_no_finding_in_any_parsed_observation(engine, ob
             assert secrets.may_contain_secret(raw), raw[:200]
 
 
-@_SETTINGS
-@given(observations=st.lists(_observation(), min_size=1, max_size=3))
+@settings(max_examples=25, deadline=None)
+@given(observations=st.lists(_observation(), min_size=1, max_size=70))
 def test_engines_agree_on_generated_observations(observations):
     pytest.importorskip("hyperscan")
     results = {}
@@ -127,6 +127,8 @@ def test_engines_agree_on_generated_observations(observations):
         )
     secrets.select_engine(None)
     assert results["hyperscan"] == results["python"]
+    one_by_one, batched, _ = results["python"]
+    assert batched == one_by_one
 
 
 def test_prefilter_says_yes_for_every_labelled_positive_in_every_encoding(engine):
