@@ -209,8 +209,9 @@ def _publish_pr(repo: Path, merge: Callable[[], MergeReportLike], options: Publi
             operation = "updated"  # same text, new content: the PR did change
         if operation == "none":
             operation = "unchanged"
-        return PublishResult("pr", operation, result.url, head if differs else None, attempt,
-                             report=report)
+        # The commit the PR shows: ours when pushed, else the identical one already there.
+        shown = None if not differs else (head if pushed else remote_tip)
+        return PublishResult("pr", operation, result.url, shown, attempt, report=report)
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 

@@ -189,7 +189,7 @@ def test_pr_mode_lifecycle_create_unchanged_update_close(git_server, clean_forge
     clean_forge.requests.clear()
     work2 = clone(url, tmp_path / "run2")
     second = publish(work2, real_merge(work2), options)
-    assert second.operation == "unchanged"
+    assert second.operation == "unchanged" and second.commit == branch_tip
     assert [r.method for r in clean_forge.requests if r.method != "GET"] == []
     assert git(work2, "ls-remote", "origin", "refs/heads/mem-sync/merge").split()[0] == branch_tip
 
