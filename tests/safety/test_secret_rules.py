@@ -154,3 +154,20 @@ def test_unknown_engine_name_is_a_usage_error():
     with pytest.raises(UsageError, match="hyperscan, python or auto"):
         secrets.select_engine("re2")
     secrets.select_engine(None)
+
+
+def test_a_valid_checksum_outweighs_a_placeholder_look(engine):
+    import zlib
+
+    from secret_corpus import B62
+
+    random_part = "your" + "Q7x" * 8 + "mZ"  # 30 characters that read like a stand-in
+    crc = zlib.crc32(random_part.encode()) & 0xFFFFFFFF
+    suffix = ""
+    while crc:
+        crc, rem = divmod(crc, 62)
+        suffix = B62[rem] + suffix
+    token = "ghp_" + random_part + suffix.rjust(6, "0")
+    [finding] = secrets.scan_text(token)
+    assert (finding.rule, finding.verified) == ("github-pat", True)
+    assert secrets.scan_text(token[:-1] + ("A" if token[-1] != "A" else "B")) == []

@@ -1,7 +1,7 @@
 """The secret scanner's rule table: distinctive token formats, placeholder filters, checksums.
 
 Every rule pairs an *anchor* with an exact *pattern*. The anchor is what the fast engine
-(hyperscan, or one Python alternation) looks for; the pattern, run only where an anchor hit,
+(hyperscan, or the Python fallback) looks for; the pattern, run only where an anchor hit,
 decides. Two promises hold the design together and are tested:
 
 * every pattern match contains a match of its rule's anchor, so "no anchor hit" proves
@@ -112,16 +112,19 @@ class Rule:
             body = m.group("body") if "body" in self.pattern.groupindex else m.group(0)
             if body is None:
                 continue
-            if self.placeholder_check and looks_like_placeholder(
-                body, min_distinct=self.min_distinct
+            token = m.group(0)
+            verified = bool(self.checksum and self.checksum(token))
+            # a valid checksum outweighs any look of a placeholder (1 in 2**32 by chance)
+            if (
+                not verified
+                and self.placeholder_check
+                and looks_like_placeholder(body, min_distinct=self.min_distinct)
             ):
                 continue
             if self.accept is not None and not self.accept(m):
                 continue
-            token = m.group(0)
             if _DOCUMENTED_EXAMPLES and _digest(token) in _DOCUMENTED_EXAMPLES:
                 continue
-            verified = bool(self.checksum and self.checksum(token))
             yield m.start(), m.end(), verified
 
 
