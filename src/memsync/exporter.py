@@ -268,20 +268,20 @@ class ExportResult:
     pull_request_url: str | None = None
 
 
-def _free_relative_path(plan: ExportPlan, root: Path) -> tuple[str, int]:
+def _free_relative_path(plan: ExportPlan, root: Path) -> str:
     """The stamp has one-second resolution; a second export in the same second takes the next one."""
     millis = plan.now_millis
     while True:
         relative = f"contributions/{plan.project}/{plan.dev}/{stamp_from_millis(millis)}.json"
         if not (root / relative).exists():
-            return relative, millis
+            return relative
         millis += 1000
 
 
 def publish_export(plan: ExportPlan, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True) -> ExportResult:
     """Write the file, commit it as the developer, and push (or open a PR when autoMerge is false)."""
     with shared_checkout(remote, repo_dir) as checkout:
-        relative, _ = _free_relative_path(plan, checkout.path)
+        relative = _free_relative_path(plan, checkout.path)
         identity = gitops.Identity(name=plan.dev, email=_email_for(checkout.path, plan.dev))
         message = f"mem-sync: export {plan.count} observations from {plan.dev} ({plan.project})"
 
