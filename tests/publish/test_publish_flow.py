@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -287,3 +289,15 @@ def test_pr_mode_retries_when_the_rolling_branch_changes_under_it(git_server, cl
     tip = git(work, "ls-remote", "origin", "refs/heads/mem-sync/merge").split()[0]
     assert tip == result.commit
     assert len(clean_forge.prs["github"]) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root to hand the checkout to another user")
+def test_push_from_a_checkout_owned_by_another_user(git_server, tmp_path):
+    # The container case: the job runs as root over a workspace the runner's user checked out.
+    url = new_shared_repo(git_server, tmp_path, {"alice": ["Use WAL mode"]})
+    work = clone(url, tmp_path / "ci")
+    subprocess.run(["chown", "-R", "65534:65534", str(work)], check=True)
+    result = publish(work, real_merge(work), PublishOptions(mode="push", identity=BOT))
+    assert result.operation == "pushed"
+    assert merged_titles(clone(url, tmp_path / "check")) == ["Use WAL mode"]
