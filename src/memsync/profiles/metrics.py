@@ -1,4 +1,4 @@
-"""The five per-developer metrics and the team aggregates, over plain observation dicts.
+"""The five per-developer metrics and the team aggregates, over observations already parsed.
 
 Nothing here touches the filesystem or the clock: callers turn each developer's observations
 into ``ObservationFacts`` (``dev_facts``: parsed once, deduplicated by composite key), count them
@@ -185,6 +185,9 @@ class DevSummary:
         return len(self.facts)
 
 
+_KEY, _TYPE, _CONCEPTS, _FILES, _DAY = (itemgetter(index) for index in range(5))
+
+
 def summarize(facts: Sequence[ObservationFacts]) -> DevSummary:
     """Count everything in one pass per column; the loops run in C (map, chain, Counter)."""
     paths = list(chain.from_iterable(map(_FILES, facts)))
@@ -200,9 +203,6 @@ def summarize(facts: Sequence[ObservationFacts]) -> DevSummary:
         distinct_files=len(set(paths)),
         file_references=len(paths),
     )
-
-
-_KEY, _TYPE, _CONCEPTS, _FILES, _DAY = (itemgetter(index) for index in range(5))
 
 
 # --- team statistics, computed once per project -------------------------------------------
