@@ -171,3 +171,35 @@ def test_a_valid_checksum_outweighs_a_placeholder_look(engine):
     [finding] = secrets.scan_text(token)
     assert (finding.rule, finding.verified) == ("github-pat", True)
     assert secrets.scan_text(token[:-1] + ("A" if token[-1] != "A" else "B")) == []
+
+
+def test_without_the_hyperscan_wheel_the_fallback_engine_is_chosen(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    token = GENERATORS["github-pat"](random.Random(8))
+    script = (
+        "import sys, json\n"
+        "sys.modules['hyperscan'] = None  # as if the wheel were missing\n"
+        "from memsync.safety import secrets\n"
+        f"found = secrets.scan_text('x {token}')\n"
+        "print(json.dumps([secrets.active_engine(), [f.rule for f in found]]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != secrets.ENGINE_ENV}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, check=True, cwd=tmp_path)
+    assert json.loads(out.stdout) == ["python", ["github-pat"]]
+
+
+def test_engine_can_be_forced_through_the_environment(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = "from memsync.safety import secrets; print(secrets.active_engine())"
+    env = dict(os.environ, **{secrets.ENGINE_ENV: "python"})
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=env, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == "python"

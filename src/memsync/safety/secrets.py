@@ -219,8 +219,9 @@ def _build(kind: type[_PythonEngine] | type[_HyperscanEngine]) -> _PythonEngine 
 
 def select_engine(name: str | None = None) -> str:
     """Choose the anchor engine: "hyperscan", "python", or None for automatic (the
-    ``MEM_SYNC_SECRET_ENGINE`` variable, else hyperscan when it imports, else python).
-    Returns the name of the engine now in use. Results never depend on the choice."""
+    ``MEM_SYNC_SECRET_ENGINE`` variable, else hyperscan when it works here, else python).
+    The first scan calls this with None. Returns the engine now in use; findings never
+    depend on the choice, only speed does."""
     global _engine
     choice = (name or os.environ.get(ENGINE_ENV) or "auto").strip().lower()
     if choice == "python":
@@ -236,7 +237,7 @@ def select_engine(name: str | None = None) -> str:
     elif choice == "auto":
         try:
             _engine = _build(_HyperscanEngine)
-        except ImportError:
+        except Exception:  # noqa: BLE001 - no wheel, or a CPU the bundled library refuses
             _engine = _build(_PythonEngine)
     else:
         raise UsageError(f"{ENGINE_ENV} must be hyperscan, python or auto, got {choice!r}")
