@@ -9,6 +9,7 @@ as Bitbucket does. Both publish with `push` to a local bare "origin".
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -19,9 +20,13 @@ import pytest
 from ci_support import BITBUCKET_PIPELINES, GITLAB_CI, gitlab_ci_local, load_yaml
 
 from builders import observation, read_json, write_contribution
+from fakes.git_http import GitHttpServer
 
 FAKE_REMOTE = "https://gitlab.example.com/team/memory.git"
 NOW = "1774000000"
+JOB_TOKEN = "job-token-read-only"
+PROJECT_TOKEN = "glpat-Pr0jectAccessT0ken"
+BASIC_PROJECT = "Basic " + base64.b64encode(f"oauth2:{PROJECT_TOKEN}".encode()).decode()
 
 
 def git(repo: Path, *args: str) -> str:
@@ -143,3 +148,34 @@ def test_bitbucket_step_script_merges_and_pushes(pipeline: str, tmp_path: Path,
                                 capture_output=True, text=True, check=False, timeout=300)
         assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
     assert_origin_has_the_merge(origin, tmp_path)
+
+
+def test_gitlab_job_pushes_with_the_project_access_token_not_the_job_token(
+        tmp_path: Path, isolated_git: None) -> None:
+    """GitLab's checkout carries CI_JOB_TOKEN in origin's URL, and that token cannot push."""
+    server = GitHttpServer(tmp_path / "git-root").start()
+    try:
+        bare = server.create_bare("team/memory.git")
+        repo, _ = shared_repo_with_origin(tmp_path, ".gitlab-ci.yml", GITLAB_CI)
+        git(repo, "push", "-q", server.url("team/memory.git"), "HEAD:main")
+        host = server.base_url.removeprefix("http://")
+        git(repo, "remote", "set-url", "origin",
+            f"http://gitlab-ci-token:{JOB_TOKEN}@{host}/team/memory.git")
+        git(repo, "update-ref", "refs/remotes/origin/main", "HEAD~1")
+        git(repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+        server.credentials = ("oauth2", PROJECT_TOKEN)
+        setup_requests = len(server.requests)
+
+        result = subprocess.run(
+            [gitlab_ci_local(), "--home", str(tmp_path / "glcl-home"), "--force-shell-executor",
+             "--variable", "MEM_SYNC_PUBLISH=push", "--variable", f"SOURCE_DATE_EPOCH={NOW}",
+             "--variable", f"GITLAB_TOKEN={PROJECT_TOKEN}"],
+            cwd=repo, capture_output=True, text=True, check=False, timeout=300)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert PROJECT_TOKEN not in result.stdout + result.stderr
+        pushes = [r for r in server.requests[setup_requests:]
+                  if r.method == "POST" and r.path.endswith("/git-receive-pack")]
+        assert pushes and all(r.authorization == BASIC_PROJECT for r in pushes)
+        assert_origin_has_the_merge(bare, tmp_path)
+    finally:
+        server.stop()
