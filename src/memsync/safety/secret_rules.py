@@ -154,7 +154,7 @@ def _simple(
     literal = re.escape(prefix)
     anchor_tail = anchor_body if anchor_body is not None else body
     # a shorter final repeat is still a prefix of every match, compiles faster and is as rare
-    anchor_tail = re.sub(r"\{(\d+)\}$", lambda m: f"{{{min(16, int(m.group(1)))}}}", anchor_tail)
+    anchor_tail = re.sub(r"\{(\d+)\}$", lambda m: f"{{{min(8, int(m.group(1)))}}}", anchor_tail)
     return Rule(
         id=rule_id,
         description=description,
@@ -347,7 +347,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="terraform-cloud",
         description="HashiCorp Terraform Cloud / Enterprise API token",
-        anchor=r"\.atlasv1\.[A-Za-z0-9_=-]{16}",
+        anchor=r"\.atlasv1\.[A-Za-z0-9_=-]{8}",
         pattern=_rx(
             r"(?<![A-Za-z0-9_])[A-Za-z0-9]{14}\.atlasv1\.(?P<body>[A-Za-z0-9_=-]{60,70})"
             r"(?![A-Za-z0-9_=-])"
@@ -359,13 +359,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="stripe-prod",
         description="Stripe secret key (live mode)",
-        anchor=f"sk_(?:live|prod)_{_B62}{{20}}",
+        anchor=f"sk_(?:live|prod)_{_B62}{{8}}",
         pattern=_rx(rf"{_L}sk_(?:live|prod)_(?P<body>{_B62}{{20,247}})(?![A-Za-z0-9])"),
     ),
     Rule(
         id="stripe-restricted-prod",
         description="Stripe restricted key (live mode)",
-        anchor=f"rk_(?:live|prod)_{_B62}{{20}}",
+        anchor=f"rk_(?:live|prod)_{_B62}{{8}}",
         pattern=_rx(rf"{_L}rk_(?:live|prod)_(?P<body>{_B62}{{20,247}})(?![A-Za-z0-9])"),
     ),
     _simple("stripe-restricted-test", "Stripe restricted key (test mode)", "rk_test_",
@@ -396,7 +396,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         id="azure-ad-client-secret",
         description="Azure AD (Entra ID) application client secret",
-        anchor="Q~[A-Za-z0-9_~.-]{16}",
+        anchor="Q~[A-Za-z0-9_~.-]{8}",
         # the fourth character is a version digit, then the literal "Q~"; a secret sits
         # between quotes, spaces or assignment punctuation, never inside a longer word
         pattern=_rx(
