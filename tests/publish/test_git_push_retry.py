@@ -188,7 +188,7 @@ def test_large_push_arrives_chunked_and_intact(git_server, tmp_path):
     # git switches to Transfer-Encoding: chunked above http.postBuffer (1 MiB): the fake
     # server must decode it, exactly as a forge does.
     url, work = _new_remote(git_server, tmp_path)
-    blob = os.urandom(3 * 1024 * 1024)
+    blob = os.urandom(1536 * 1024)
     (work / "big.bin").write_bytes(blob)
     git(work, "add", "big.bin")
     git(work, "commit", "--quiet", "-m", "big")
