@@ -18,7 +18,8 @@ from memsync.providers.base import (
     requests_failure,
 )
 
-PERMISSION = "'contents: write' and 'pull-requests: write' (fine-grained: Pull requests read/write)"
+PERMISSION = ("'contents: write' and 'pull-requests: write' (for the Actions GITHUB_TOKEN also the "
+              "setting 'Allow GitHub Actions to create and approve pull requests')")
 
 
 class GitHubProvider:
