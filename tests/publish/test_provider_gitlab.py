@@ -114,3 +114,12 @@ def test_connection_reset_is_retried(clean_forge, sleeps):
     clean_forge.fail("GET", r"/merge_requests$", 0)
     result = sync_pull_request(provider(clean_forge, sleeps), SPEC, differs=True)
     assert result.operation == "created" and sleeps.pauses == [0.5]
+
+
+def test_rate_limit_is_waited_out(clean_forge, sleeps):
+    # python-gitlab honours Retry-After on 429 itself; the run still succeeds.
+    clean_forge.fail("GET", r"/merge_requests$", 429, headers={"Retry-After": "0"},
+                     body={"message": "429 Too Many Requests"})
+    result = sync_pull_request(provider(clean_forge, sleeps), SPEC, differs=True)
+    assert result.operation == "created"
+    assert len(clean_forge.calls("GET", r"/merge_requests$")) == 2
