@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import msgspec
 import orjson
 
 from memsync import __version__
@@ -37,6 +38,7 @@ from memsync.model import (
     dump_document,
     dump_state,
     iso_from_millis,
+    restamp_merged_observation,
     to_millis,
 )
 from memsync.repo import (
@@ -47,6 +49,7 @@ from memsync.repo import (
     delete_files,
     discover_contributions,
     load_state,
+    locate_observations,
     read_bytes_nofollow,
     read_contribution,
     read_observations,
@@ -461,17 +464,26 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
         observations = []
         table = project.table
         ranks, indexes, keep = table.rank, table.index, table.keep
-        previous: list[Observation] = []
+        previous: list[msgspec.Raw] = []
         if project.previous_raw is not None and any(ranks[row] == PREVIOUS_RANK for row in plan.survivor_rows):
-            previous = orjson.loads(project.previous_raw)["observations"]
+            previous = locate_observations(project.previous_raw)
         for row, score in zip(plan.survivor_rows, plan.scores, strict=True):
             rank = ranks[row]
-            obs = previous[indexes[row]] if rank == PREVIOUS_RANK else fetched[(name, rank, indexes[row])]
+            contributors = table.contributors(row)
+            if rank == PREVIOUS_RANK:
+                raw = bytes(previous[indexes[row]])
+                restamped = restamp_merged_observation(raw, score, row in keep, contributors)
+                if restamped is not None:
+                    observations.append(orjson.Fragment(restamped))
+                    continue
+                obs = orjson.loads(raw)
+            else:
+                obs = fetched[(name, rank, indexes[row])]
             for merge_field in MERGE_FIELDS:  # ours go last, recomputed; the rest stays as read
                 obs.pop(merge_field, None)
             obs["score"] = score
             obs["keep"] = row in keep
-            obs["contributors"] = table.contributors(row)
+            obs["contributors"] = contributors
             observations.append(obs)
         document = build_envelope(project=name, exported_by=MERGE_EXPORTER, now_millis=now_millis,
                                   observations=observations, package_version=__version__)

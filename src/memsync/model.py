@@ -8,6 +8,7 @@ envelope and the state are dataclasses, parsed and dumped here and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -276,6 +277,34 @@ def build_envelope(
         "observations": observations,
         "observationCount": len(observations),
     }
+
+
+# The tail our writer gives every merged observation (orjson, 2-space indent, nesting level 2).
+_MERGE_TAIL_ANCHOR = b'\n      "score": '
+_MERGE_TAIL = re.compile(
+    rb'\n {6}"score": -?[0-9][0-9.eE+-]*,\n {6}"keep": (?:true|false),\n {6}"contributors": '
+    rb'(?:\[\]|\[\n(?: {8}"(?:[^"\\\n]|\\.)*",\n)* {8}"(?:[^"\\\n]|\\.)*"\n {6}\])\n {4}\}\Z'
+)
+
+
+def restamp_merged_observation(raw: bytes, score: float, keep: bool, contributors: list[str]) -> bytes | None:
+    """Replace the merge's fields at the end of an observation exactly as ``dump_document`` wrote it.
+
+    An incremental merge rewrites every score of a large merged set; re-serializing tens of
+    thousands of unchanged observations costs more than the rest of the run, so the bytes we
+    wrote last time are reused with a new tail. Returns None when ``raw`` does not end in
+    our own tail (another writer, a hand edit): the caller then re-serializes the dict.
+    """
+    start = raw.rfind(_MERGE_TAIL_ANCHOR)
+    if start < 1 or raw[start - 1] not in b",{" or not _MERGE_TAIL.match(raw, start):
+        return None
+    if contributors:
+        names = b",\n".join(b"        " + orjson.dumps(name) for name in contributors)
+        listing = b"[\n" + names + b"\n      ]"
+    else:
+        listing = b"[]"
+    return b"".join((raw[:start], _MERGE_TAIL_ANCHOR, orjson.dumps(score), b',\n      "keep": ',
+                     b"true" if keep else b"false", b',\n      "contributors": ', listing, b"\n    }"))
 
 
 def dump_document(doc: Any) -> bytes:

@@ -169,14 +169,15 @@ def read_contribution(job: tuple[ContributionFile, int, tuple[str, ...], bool, b
 def read_observations(job: tuple[str, list[int]]) -> list[tuple[int, dict[str, Any]]]:
     """Worker: the observations at ``indices`` of a file that already passed ingestion."""
     path, indices = job
-    observations = _locate_observations(read_bytes_nofollow(path))
+    observations = locate_observations(read_bytes_nofollow(path))
     return [(index, orjson.loads(memoryview(observations[index]))) for index in indices]
 
 
 _locate = msgspec.json.Decoder(ObservationsOnly).decode
 
 
-def _locate_observations(raw: bytes) -> list[msgspec.Raw]:
+def locate_observations(raw: bytes) -> list[msgspec.Raw]:
+    """The raw bytes of each observation of a v1 document, without parsing them."""
     return _locate(raw).observations
 
 

@@ -118,7 +118,8 @@ def test_unsafe_project_folder_is_quarantined(shared_repo: Path):
     write_raw(shared_repo, "contributions/.secret-project/bob/x.json", doc_bytes(project=".secret-project"))
     result = run_mem_sync(["ci-merge", "--repo", shared_repo, "--no-profiles"])
     assert result.returncode == 0
-    assert "quarantined contributions/.secret-project: project name '.secret-project' starts with a dot" in result.stdout
+    expected = "quarantined contributions/.secret-project: project name '.secret-project' starts with a dot"
+    assert expected in result.stdout
     assert not (shared_repo / "merged/.secret-project").exists()
 
 
