@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,13 @@ def test_file_repeating_a_composite_key_is_skipped_like_the_merge_does(team: Pat
     write_contribution(team, [observation("kept", session="s-k")], dev="carol", stamp="2026-03-20T00-00-00")
     _run(team, "--now", str(NOW_MILLIS))
     assert read_json(team / "profiles/demo/carol/profile.json")["knowledgeSpectrum"]["total"] == 1
+
+
+def test_output_does_not_depend_on_hash_seed(team: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(team, copy)
+    for repo, seed in ((team, "1"), (copy, "2")):
+        done = _mem_sync("profile", "--now", str(NOW_MILLIS), cwd=repo, env={"PYTHONHASHSEED": seed})
+        assert done.returncode == 0, done.stderr
+    assert _snapshot(team) == _snapshot(copy)
+    assert len(_snapshot(team)) == len(EXPECTED)
