@@ -104,7 +104,9 @@ def make_db(dest: Path, rows: list[dict[str, Any]] | None = None) -> Path:
 
 
 def _require_npm() -> None:
-    if shutil.which("npm") is None and not os.environ.get("MEM_SYNC_REQUIRE_CLAUDE_MEM"):
+    # In CI (CI=true, as every CI service sets it) a missing npm must fail, not skip quietly.
+    required = os.environ.get("MEM_SYNC_REQUIRE_CLAUDE_MEM") or os.environ.get("CI", "").lower() == "true"
+    if shutil.which("npm") is None and not required:
         pytest.skip("npm is not installed: cannot install the pinned claude-mem to build a real DB")
 
 
