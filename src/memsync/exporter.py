@@ -338,11 +338,11 @@ def _commit_and_open(
     if not push:
         return ExportResult(relative, plan.count, committed, False, f"{checkout.url} {branch} (not pushed)")
     title = f"mem-sync: {plan.dev} export for {plan.project} ({plan.count} observations)"
-    body = (
-        f"{plan.count} observations exported by {plan.dev} for {plan.project} "
-        f"at {iso_from_millis(plan.now_millis)}.\n\nFile: `{relative}`\n"
-    )
     from memsync.publish import open_pull_request  # PyGithub & co. load only for PR mode
+    from memsync.report import render_template
+
+    body = render_template("export_pr.md.j2", plan=plan, relative=relative,
+                           exported_at=iso_from_millis(plan.now_millis))
 
     result = open_pull_request(
         checkout.path,
