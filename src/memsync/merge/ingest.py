@@ -249,12 +249,12 @@ def _secret_hits(raw: bytes, observations: list[Any] | None) -> dict[int, Secret
         return {}
     if observations is None:
         observations = orjson.loads(raw)["observations"]  # rare: only files with a candidate
-    hits: dict[int, SecretHit] = {}
-    for index, obs in enumerate(observations):
-        findings = secrets.scan_observation(obs)
-        if findings:
-            hits[index] = secret_hit(index, obs, findings)
-    return hits
+    return {
+        index: secret_hit(index, obs, findings)
+        for index, (obs, findings) in enumerate(zip(observations, secrets.scan_observations(observations),
+                                                    strict=True))
+        if findings
+    }
 
 
 def secret_hit(index: int, obs: dict[str, Any], findings: list[Any]) -> SecretHit:
