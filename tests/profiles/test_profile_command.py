@@ -95,6 +95,11 @@ def test_format_json_writes_no_markdown(team: Path) -> None:
     assert sorted(_snapshot(team)) == [p for p in EXPECTED if p.endswith(".json")]
 
 
+def test_format_md_adds_markdown_to_json_like_claude_mem_sync(team: Path) -> None:
+    _run(team, "--format", "md", "--now", str(NOW_MILLIS))
+    assert sorted(_snapshot(team)) == EXPECTED
+
+
 def test_dev_flag_writes_only_that_profile(team: Path) -> None:
     _run(team, "--project", "demo", "--dev", "alice", "--now", str(NOW_MILLIS))
     assert sorted(_snapshot(team)) == ["profiles/demo/alice/profile.json", "profiles/demo/alice/profile.md"]

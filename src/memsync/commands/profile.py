@@ -17,7 +17,7 @@ from memsync.errors import UsageError
 @click.option("--dev", "devs", multiple=True,
               help="Only this developer's profile (repeatable); team pages are left alone.")
 @click.option("--format", "output_format", type=click.Choice(["json", "md", "both"]), default="both",
-              show_default=True, help="profile.json, profile.md, or both.")
+              show_default=True, help="json: profile.json only; md or both: profile.json and profile.md.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--now", "now", type=int, metavar="EPOCH",
               help="Timestamp for generatedAt (seconds or ms). Default: SOURCE_DATE_EPOCH, "
@@ -49,7 +49,8 @@ def profile(
         raise UsageError(f"--now must be a positive epoch (seconds or milliseconds), got {now}")
     if not repo.is_dir():
         raise UsageError(f"--repo {repo} is not a directory; point it at a checkout of the shared repository")
-    formats = ("json", "md") if output_format == "both" else (output_format,)
+    # As in claude-mem-sync, `--format md` adds the Markdown pages to the JSON, never replaces it.
+    formats = ("json",) if output_format == "json" else ("json", "md")
     projects = [project] if project else list_projects(repo, contributions_dir)
     if devs and not project and len(projects) > 1:
         raise UsageError("--dev needs --project when the repository holds several projects")
