@@ -211,3 +211,15 @@ def test_output_does_not_depend_on_hash_seed(team: Path, tmp_path: Path) -> None
         assert done.returncode == 0, done.stderr
     assert _snapshot(team) == _snapshot(copy)
     assert len(_snapshot(team)) == len(EXPECTED)
+
+
+def test_profile_after_ci_merge_reproduces_what_the_merge_wrote(team: Path) -> None:
+    (team / "merged").rename(team / "old-merged")  # start from an empty merged set
+    result = CliRunner().invoke(cli, ["ci-merge", "--repo", str(team), "--now", "1776000000"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    after_merge = _snapshot(team)
+    assert "profiles/demo/alice/profile.json" in after_merge
+    assert read_json(team / "profiles/demo/alice/profile.json")["generatedAtEpoch"] == 1_776_000_000
+    assert "profiles up to date" in _run(team)
+    assert _snapshot(team) == after_merge

@@ -21,7 +21,8 @@ from memsync.errors import UsageError
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--now", "now", type=int, metavar="EPOCH",
               help="Timestamp for generatedAt (seconds or ms). Default: SOURCE_DATE_EPOCH, "
-                   "else the newest exportedAtEpoch of the project, so reruns change nothing.")
+                   "else the newest exportedAtEpoch of the project's contributions and merged "
+                   "set, so reruns change nothing.")
 @click.option("--anonymize/--no-anonymize", default=True, show_default=True,
               help="Compare each developer with team averages only, never naming anyone else.")
 @click.option("--contributions-dir", default="contributions", show_default=True)

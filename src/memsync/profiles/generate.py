@@ -57,7 +57,7 @@ class ProjectInputs:
     project: str
     dev_summaries: dict[str, metrics.DevSummary]  # sorted by dev; observations deduplicated per dev
     merged_keys: frozenset[CompositeKey]
-    newest_export_millis: int | None
+    newest_export_millis: int | None  # newest exportedAt of a contribution or of the merged set
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -86,11 +86,14 @@ def load_project(
             newest = exported_at if newest is None else max(newest, exported_at)
         if by_key:
             per_dev[dev_dir.name] = metrics.summarize(list(by_key.values()))
+    merged_keys, merged_at = _read_merged(repo / merged_dir / project / "latest.json")
+    # The merge stamps latest.json with its "now", so this default reproduces what CI wrote.
+    stamps = [stamp for stamp in (newest, merged_at) if stamp is not None]
     return ProjectInputs(
         project=project,
         dev_summaries=per_dev,
-        merged_keys=_read_merged_keys(repo / merged_dir / project / "latest.json"),
-        newest_export_millis=newest,
+        merged_keys=merged_keys,
+        newest_export_millis=max(stamps) if stamps else None,
     )
 
 
@@ -168,15 +171,20 @@ def _envelope_ok(doc: ContributionFields, project: str, dev: str) -> bool:
             and doc.observationCount == len(doc.observations))
 
 
-def _read_merged_keys(path: Path) -> frozenset[CompositeKey]:
-    """Keys of the merged set; a missing or broken file means nothing survived (yet)."""
+def _read_merged(path: Path) -> tuple[frozenset[CompositeKey], int | None]:
+    """Keys of the merged set and its exportedAt (ms); a missing or broken file means nothing
+    survived (yet)."""
     try:
         doc = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
-        return frozenset()
-    observations = doc.get("observations") if isinstance(doc, dict) else None
+        return frozenset(), None
+    if not isinstance(doc, dict):
+        return frozenset(), None
+    epoch = doc.get("exportedAtEpoch")
+    exported_at = to_millis(epoch) if type(epoch) is int and epoch > 0 else None
+    observations = doc.get("observations")
     if not isinstance(observations, list):
-        return frozenset()
+        return frozenset(), exported_at
     keys = set()
     for index, obs in enumerate(observations):
         try:
@@ -184,7 +192,7 @@ def _read_merged_keys(path: Path) -> frozenset[CompositeKey]:
         except MemSyncError:
             continue
         keys.add(composite_key(obs))
-    return frozenset(keys)
+    return frozenset(keys), exported_at
 
 
 # --- building -----------------------------------------------------------------------------
@@ -254,10 +262,10 @@ def generate_project_profiles(
     """Regenerate one project's profiles; return the paths whose bytes changed.
 
     ``now_millis`` stamps ``generatedAt`` (seconds are accepted too); None takes the newest
-    ``exportedAtEpoch`` among the project's readable contributions, so regenerating an
-    unchanged repository changes nothing. ``devs`` limits the profiles written (the team
-    pages are then left alone); naming a developer without readable contributions is a
-    usage error.
+    ``exportedAtEpoch`` among the project's readable contributions and its merged set (which the
+    merge stamps with its own "now"), so regenerating an unchanged repository changes nothing.
+    ``devs`` limits the profiles written (the team pages are then left alone); naming a
+    developer without readable contributions is a usage error.
     """
     check_safe_name(project, "project")
     unknown_formats = sorted(set(formats) - set(FORMATS))
