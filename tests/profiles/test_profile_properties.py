@@ -139,3 +139,42 @@ def test_team_totals_match_a_plain_first_copy_wins_count(team_obs: dict) -> None
     assert team.type_counts == dict(types)
     assert team.concept_counts == dict(concepts)
     assert sum(team.monthly.values()) == sum(1 for facts in counted.values() if facts.day is not None)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+FIELDS = ["memory_session_id", "type", "title", "created_at_epoch", "concepts", "files_read",
+          "files_modified", "narrative"]
+ENVELOPE = ["version", "exportedBy", "project", "exportedAtEpoch", "observations", "observationCount"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(FIELDS + ENVELOPE), json_values), min_size=1, max_size=3),
+       st.binary(max_size=40))
+def test_broken_contributions_never_crash_generation(tmp_path_factory, damage, garbage) -> None:
+    from builders import contribution
+    from memsync.profiles.generate import generate_project_profiles
+
+    repo = tmp_path_factory.mktemp("repo")
+    good = contribution([observation("ok", session="s-good")], dev="alice")
+    bad = contribution([observation("x"), observation("y", session="s2")], dev="bob")
+    for name, value in sorted(damage, key=lambda item: item[0] in ENVELOPE):
+        if name in ENVELOPE:
+            bad[name] = value
+        else:
+            bad["observations"][0][name] = value
+    for dev, doc in (("alice", good), ("bob", bad)):
+        path = repo / "contributions" / "demo" / dev / "2026-03-19T18-30-00.json"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(orjson.dumps(doc))
+    (repo / "contributions" / "demo" / "bob" / "garbage.json").write_bytes(garbage)
+    (repo / "merged" / "demo").mkdir(parents=True)
+    (repo / "merged" / "demo" / "latest.json").write_bytes(garbage or b"{}")
+    run = generate_project_profiles(repo, "demo", now_millis=NOW)
+    assert "alice" in run.devs
+    profile = orjson.loads((repo / "profiles/demo/alice/profile.json").read_bytes())
+    assert 0.0 <= profile["survivalRate"]["rate"] <= 1.0
