@@ -91,7 +91,17 @@ def publish(repo: Path, merge: Callable[[], MergeReportLike],
     base = _resolve_base(repo, options, env, git_env)
     if options.mode == "push":
         return _publish_push(repo, merge, options, base, git_env)
-    return _publish_pr(repo, merge, options, base, env, git_env)
+    # pr mode builds the rolling branch in this checkout; hand the checkout back where it was,
+    # so the next run (which defaults --base to the current branch) starts from the same place
+    original = git.current_branch(repo, env=git_env)
+    original_commit = git.head_commit(repo, env=git_env)
+    try:
+        return _publish_pr(repo, merge, options, base, env, git_env)
+    finally:
+        if original != "HEAD":
+            git.run_git(["checkout", "--quiet", "--force", original], repo, env=git_env)
+        else:
+            git.run_git(["checkout", "--quiet", "--force", "--detach", original_commit], repo, env=git_env)
 
 
 def open_pull_request(

@@ -301,3 +301,17 @@ def test_push_from_a_checkout_owned_by_another_user(git_server, tmp_path):
     result = publish(work, real_merge(work), PublishOptions(mode="push", identity=BOT))
     assert result.operation == "pushed"
     assert merged_titles(clone(url, tmp_path / "check")) == ["Use WAL mode"]
+
+
+def test_pr_mode_hands_the_checkout_back_so_a_rerun_in_it_works(git_server, clean_forge, sleeps, tmp_path):
+    url = new_shared_repo(git_server, tmp_path, {"alice": ["Use WAL mode"]})
+    options = pr_options(clean_forge, sleeps)  # no --base: the checkout's current branch
+    work = clone(url, tmp_path / "run")
+    git(work, "checkout", "--quiet", "main")
+    first = publish(work, real_merge(work), options)
+    assert first.operation == "created"
+    assert git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    second = publish(work, real_merge(work), options)
+    assert second.operation == "unchanged" and second.url == first.url
+    assert git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"
+    assert len(clean_forge.prs["github"]) == 1
