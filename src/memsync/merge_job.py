@@ -176,6 +176,7 @@ class _Project:
     table: CandidateTable = field(default_factory=CandidateTable)
     previous_keys: set[CompositeKey] = field(default_factory=set)
     previous_raw: bytes | None = None  # the previous latest.json, as read
+    previous_fields: list[tuple[Any, Any, Any]] = field(default_factory=list)  # its (score, keep, contributors)
     previous_export_millis: int = 0
     devs: set[str] = field(default_factory=set)
     folded: list[ReadOutcome] = field(default_factory=list)
@@ -346,6 +347,7 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
         project.table.add_previous(records)
         project.previous_keys = set(records.keys())
         project.previous_raw = raw
+        project.previous_fields = records.merge_fields or []
         project.previous_export_millis = records.exported_at_millis
         for names in records.contributors or ():
             project.devs.update(names)
@@ -471,8 +473,10 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
             rank = ranks[row]
             contributors = table.contributors(row)
             if rank == PREVIOUS_RANK:
-                raw = bytes(previous[indexes[row]])
-                restamped = restamp_merged_observation(raw, score, row in keep, contributors)
+                index = indexes[row]
+                raw = bytes(previous[index])
+                restamped = restamp_merged_observation(raw, project.previous_fields[index], score, row in keep,
+                                                       contributors)
                 if restamped is not None:
                     observations.append(orjson.Fragment(restamped))
                     continue

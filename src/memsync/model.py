@@ -8,7 +8,6 @@ envelope and the state are dataclasses, parsed and dumped here and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -163,6 +162,7 @@ class ContributionFields(msgspec.Struct, gc=False):
 class MergedObservationFields(ObservationFields, gc=False):
     """An observation of our own latest.json: the contribution fields plus what the merge added."""
 
+    score: float | None = None
     keep: bool | None = None
     contributors: list[str] | None = None
 
@@ -280,31 +280,41 @@ def build_envelope(
 
 
 # The tail our writer gives every merged observation (orjson, 2-space indent, nesting level 2).
-_MERGE_TAIL_ANCHOR = b'\n      "score": '
-_MERGE_TAIL = re.compile(
-    rb'\n {6}"score": -?[0-9][0-9.eE+-]*,\n {6}"keep": (?:true|false),\n {6}"contributors": '
-    rb'(?:\[\]|\[\n(?: {8}"(?:[^"\\\n]|\\.)*",\n)* {8}"(?:[^"\\\n]|\\.)*"\n {6}\])\n {4}\}\Z'
-)
+_SCORE_FIELD = b'\n      "score": '
 
 
-def restamp_merged_observation(raw: bytes, score: float, keep: bool, contributors: list[str]) -> bytes | None:
-    """Replace the merge's fields at the end of an observation exactly as ``dump_document`` wrote it.
-
-    An incremental merge rewrites every score of a large merged set; re-serializing tens of
-    thousands of unchanged observations costs more than the rest of the run, so the bytes we
-    wrote last time are reused with a new tail. Returns None when ``raw`` does not end in
-    our own tail (another writer, a hand edit): the caller then re-serializes the dict.
-    """
-    start = raw.rfind(_MERGE_TAIL_ANCHOR)
-    if start < 1 or raw[start - 1] not in b",{" or not _MERGE_TAIL.match(raw, start):
-        return None
+def merge_tail_parts(keep: bool, contributors: list[str]) -> bytes:
+    """The bytes after the score that ``dump_document`` writes for ``keep`` and ``contributors``."""
     if contributors:
         names = b",\n".join(b"        " + orjson.dumps(name) for name in contributors)
         listing = b"[\n" + names + b"\n      ]"
     else:
         listing = b"[]"
-    return b"".join((raw[:start], _MERGE_TAIL_ANCHOR, orjson.dumps(score), b',\n      "keep": ',
-                     b"true" if keep else b"false", b',\n      "contributors": ', listing, b"\n    }"))
+    return b"".join((b',\n      "keep": ', b"true" if keep else b"false", b',\n      "contributors": ', listing,
+                     b"\n    }"))
+
+
+def restamp_merged_observation(raw: bytes, old: tuple[Any, Any, Any], score: float, keep: bool,
+                               contributors: list[str]) -> bytes | None:
+    """Give an observation we wrote last time its new score, keep flag and contributors.
+
+    An incremental merge rewrites every score of a large merged set; re-serializing tens of
+    thousands of unchanged observations costs more than the rest of the run, so the bytes we
+    wrote last time are reused with a new tail. ``old`` is the (score, keep, contributors)
+    the file holds for it. Returns None unless ``raw`` ends exactly in the tail our writer
+    made of ``old`` (another writer, a hand edit): the caller then re-serializes the dict.
+    """
+    old_score, old_keep, old_contributors = old
+    if type(old_score) is not float or type(old_keep) is not bool or old_contributors is None:
+        return None
+    rest = merge_tail_parts(keep, contributors)
+    old_rest = rest if (old_keep, old_contributors) == (keep, contributors) else merge_tail_parts(
+        old_keep, old_contributors)
+    old_tail = _SCORE_FIELD + orjson.dumps(old_score) + old_rest
+    cut = len(raw) - len(old_tail)
+    if cut < 1 or raw[cut - 1] not in b",{" or not raw.endswith(old_tail):
+        return None
+    return b"".join((raw[:cut], _SCORE_FIELD, orjson.dumps(score), rest))
 
 
 def dump_document(doc: Any) -> bytes:

@@ -35,7 +35,7 @@ def with_fields(obs, fields):
 def test_restamped_bytes_equal_a_fresh_dump(obs, old, new, neighbour):
     written = dump_document(document([with_fields(neighbour, old), with_fields(obs, old)]))
     raw = bytes(msgspec.json.decode(written, type=ObservationsOnly).observations[1])
-    restamped = restamp_merged_observation(raw, *new)
+    restamped = restamp_merged_observation(raw, old, *new)
     expected = dump_document(document([with_fields(neighbour, old), with_fields(obs, new)]))
     got = dump_document(document([with_fields(neighbour, old), orjson.Fragment(restamped)]))
     assert got == expected
@@ -46,7 +46,8 @@ def test_bytes_from_another_writer_are_not_restamped():
     import json
 
     other = json.dumps(pretty4, indent=4).encode()
-    assert restamp_merged_observation(other, 0.7, True, ["y"]) is None
+    assert restamp_merged_observation(other, (0.5, False, ["x"]), 0.7, True, ["y"]) is None
     trailing_field = dump_document(document([{**with_fields({"a": 1}, (0.5, False, ["x"])), "zzz": 1}]))
     raw = bytes(msgspec.json.decode(trailing_field, type=ObservationsOnly).observations[0])
-    assert restamp_merged_observation(raw, 0.7, True, ["y"]) is None
+    assert restamp_merged_observation(raw, (0.5, False, ["x"]), 0.7, True, ["y"]) is None
+    assert restamp_merged_observation(raw, (0.5, None, ["x"]), 0.7, True, ["y"]) is None

@@ -59,6 +59,8 @@ class FileRecords:
     kept: list[int] = field(default_factory=list)  # positions that carry a keep tag
     access: list[int] | None = None  # hook strategy only
     contributors: list[list[str]] | None = None  # a previous merged file's, per position
+    # a previous merged file's stored (score, keep, contributors), by index in the file
+    merge_fields: list[tuple[Any, Any, Any]] | None = None
     secret_hits: list[SecretHit] = field(default_factory=list)
 
     def keys(self) -> list[CompositeKey]:
@@ -129,6 +131,7 @@ def ingest_merged(
     stored = [i for i, o in enumerate(doc.observations) if o.keep]
     records.kept = sorted(set(records.kept).union(stored))
     records.contributors = [o.contributors or [] for o in doc.observations]
+    records.merge_fields = [(o.score, o.keep, o.contributors) for o in doc.observations]
     if scan_secrets:
         _withhold(records, _secret_hits(raw, None))
     return records
