@@ -304,6 +304,9 @@ def _bulk_allocation() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            # what the run built is long-lived and acyclic: keep it out of the first full
+            # collection after re-enabling, which would otherwise walk all of it
+            gc.freeze()
             gc.enable()
 
 

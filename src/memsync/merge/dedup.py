@@ -56,18 +56,15 @@ class CandidateTable:
         self.rank.extend(repeat(rank, count))
         self.index.extend(compress(indexes, is_new))
         self.access.extend(compress(access, is_new))
-        kept = set(records.kept)
         if count == len(keys):
-            self.keep.update(start + position for position in kept)
+            self.keep.update(start + position for position in records.kept)
             return
-        for position, new in enumerate(is_new):
-            if new:
-                if position in kept:
-                    self.keep.add(rows[keys[position]])
-                continue
-            row = rows[keys[position]]
-            self._add_copy(row, dev, records.type_weights[position], records.exported_at_millis, rank,
-                           indexes[position], records.access[position] if records.access else 0,
+        kept = set(records.kept)
+        self.keep.update(rows[keys[position]] for position in kept if is_new[position])
+        # only the copies of keys seen before need a row-by-row look (about a fifth of them)
+        for position in [position for position, new in enumerate(is_new) if not new]:
+            self._add_copy(rows[keys[position]], dev, records.type_weights[position], records.exported_at_millis,
+                           rank, indexes[position], records.access[position] if records.access else 0,
                            position in kept)
 
     def add_previous(self, records: FileRecords) -> None:
