@@ -1,13 +1,12 @@
 """Composite-key dedup: one row per key, a deterministic winner, contributors by name.
 
-The table is column-wise (arrays and lists indexed by row) rather than one object per
+The table is column-wise (lists indexed by row) rather than one object per
 key: a cold merge of a million observations inserts most keys with a few C-level
 ``extend`` calls per file, and memory stays near the size of the keys themselves.
 """
 
 from __future__ import annotations
 
-from array import array
 from itertools import compress, repeat
 
 from memsync.merge.ingest import FileRecords
@@ -23,13 +22,15 @@ class CandidateTable:
     """Distinct observations of one project; row ``i`` is the ``i``-th key inserted."""
 
     def __init__(self) -> None:
+        # Plain lists, not arrays: extending a list from a list is a pointer copy, while an array
+        # converts every item; repeated values (weights, exports, developers) share one object.
         self.rows: dict[CompositeKey, int] = {}
-        self.type_weight = array("d")  # of the winning copy
-        self.export = array("q")  # winning copy: its file's exportedAtEpoch in ms
+        self.type_weight: list[float] = []  # of the winning copy
+        self.export: list[int] = []  # winning copy: its file's exportedAtEpoch in ms
         self.dev: list[str] = []  # winning copy: its developer
-        self.rank = array("q")  # winning copy: its file's position in sorted path order; -1 previous
-        self.index = array("q")  # winning copy: its position in that file's observations array
-        self.access = array("q")  # summed over copies (hook strategy)
+        self.rank: list[int] = []  # winning copy: its file's position in sorted path order; -1 previous
+        self.index: list[int] = []  # winning copy: its position in that file's observations array
+        self.access: list[int] = []  # summed over copies (hook strategy)
         self.keep: set[int] = set()  # a keep tag on any copy protects the key
         # rows whose contributors are not just {dev[row]}: several developers, or a previous merge
         self.devs: dict[int, set[str]] = {}
@@ -92,15 +93,18 @@ class CandidateTable:
             devs.add(dev)
         if keep:
             self.keep.add(row)
-        self.access[row] += access
+        if access:
+            self.access[row] += access
         # newest export wins; then the alphabetically first developer, file and position
-        current = (self.export[row], self.dev[row], self.rank[row], self.index[row])
-        if export > current[0] or (export == current[0] and (dev, rank, index) < current[1:]):
-            self.type_weight[row] = type_weight
-            self.export[row] = export
-            self.dev[row] = dev
-            self.rank[row] = rank
-            self.index[row] = index
+        current = self.export[row]
+        if export < current or (export == current and (dev, rank, index) >= (self.dev[row], self.rank[row],
+                                                                               self.index[row])):
+            return
+        self.type_weight[row] = type_weight
+        self.export[row] = export
+        self.dev[row] = dev
+        self.rank[row] = rank
+        self.index[row] = index
 
     def contributor_count(self, row: int) -> int:
         devs = self.devs.get(row)
