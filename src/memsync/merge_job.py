@@ -218,6 +218,10 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
     repo = options.repo
     weights = options.weights or STRATEGY_WEIGHTS[options.strategy]
     scan = options.secrets != "off"
+    if scan:
+        from memsync.safety import secrets
+
+        secrets.may_contain_secret(b"")  # compile the rules once, here, before workers fork
     for project in projects.values():
         if project.files:
             _load_previous(repo, options, project, report, scan)

@@ -10,6 +10,7 @@ comprehensions, rather than in the parent.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
@@ -151,9 +152,8 @@ def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags
         type_weights=[TYPE_WEIGHTS.get(o.type, UNKNOWN_TYPE_WEIGHT) for o in observations],
     )
     _check_unique(records)
-    # one bytes search per file spares three string searches per observation in most files
-    if keep_tags and (b"\\u" in raw or any(t.encode() in raw for t in keep_tags)):
-        records.kept = _kept_positions(observations, keep_tags)
+    if keep_tags:
+        records.kept = _kept_positions(raw, observations, keep_tags)
     if with_access:
         records.access = [o.access_count if o.access_count and o.access_count > 0 else 0
                           for o in observations]
@@ -162,16 +162,19 @@ def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags
     return records
 
 
-def _kept_positions(observations: Any, keep_tags: tuple[str, ...]) -> list[int]:
+def _kept_positions(raw: bytes, observations: Any, keep_tags: tuple[str, ...]) -> list[int]:
+    """Positions of the observations whose title, narrative or text carries a keep tag."""
+    # one bytes search per file spares three string searches per observation in most files
+    if not (b"\\u" in raw or any(tag.encode() in raw for tag in keep_tags)):
+        return []
     if len(keep_tags) == 1:  # the usual case: a bare substring test skips almost every observation
         tag = keep_tags[0]
-        maybe = [i for i, o in enumerate(observations)
-                 if tag in (o.title or "") or tag in (o.narrative or "") or tag in (o.text or "")]
+        maybe: Iterable[int] = [i for i, o in enumerate(observations)
+                                if tag in (o.title or "") or tag in (o.narrative or "") or tag in (o.text or "")]
     else:
         maybe = range(len(observations))
     return [i for i in maybe
-            if has_keep_tag((observations[i].title, observations[i].narrative, observations[i].text),
-                            keep_tags)]
+            if has_keep_tag((observations[i].title, observations[i].narrative, observations[i].text), keep_tags)]
 
 
 def _envelope_ok(doc: ContributionFields, project: str, dev: str) -> bool:
