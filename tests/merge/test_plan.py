@@ -30,7 +30,7 @@ def test_column_scores_equal_the_scalar_formula(strategy):
     table = table_of_two_devs()
     settings = MergeSettings(cap=10, weights=STRATEGY_WEIGHTS[strategy], strategy=strategy, now_millis=NOW)
     keys = table.keys()
-    got = score_rows(table, keys, 3, settings)
+    got = score_rows(table, 3, settings)
     for row, key in enumerate(keys):
         if strategy == "passive":
             third = diffusion_weight(len(table.contributors(row)), 3)

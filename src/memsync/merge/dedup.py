@@ -25,6 +25,7 @@ class CandidateTable:
         # Plain lists, not arrays: extending a list from a list is a pointer copy, while an array
         # converts every item; repeated values (weights, exports, developers) share one object.
         self.rows: dict[CompositeKey, int] = {}
+        self.created: list[int] = []  # the key's created_at_epoch, in ms
         self.type_weight: list[float] = []  # of the winning copy
         self.export: list[int] = []  # winning copy: its file's exportedAtEpoch in ms
         self.dev: list[str] = []  # winning copy: its developer
@@ -51,6 +52,7 @@ class CandidateTable:
         indexes = records.indexes if records.indexes is not None else range(len(keys))
         access = records.access if records.access is not None else repeat(0, len(keys))
         rows.update(zip(compress(keys, is_new), range(start, start + count), strict=False))
+        self.created.extend(compress(records.created, is_new))
         self.type_weight.extend(compress(records.type_weights, is_new))
         self.export.extend(repeat(records.exported_at_millis, count))
         self.dev.extend(repeat(dev, count))
@@ -74,6 +76,7 @@ class CandidateTable:
         keys = records.keys()
         count = len(keys)
         self.rows.update(zip(keys, range(count), strict=True))
+        self.created.extend(records.created)
         self.type_weight.extend(records.type_weights)
         self.export.extend(repeat(PREVIOUS_EXPORT, count))
         self.dev.extend(repeat("", count))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Set
 from dataclasses import dataclass
 
 from memsync.model import CompositeKey
@@ -16,26 +17,24 @@ class Selection:
     keep_count: int
 
 
-def select_survivors(
-    keys: list[CompositeKey], scores: list[float], keep: list[bool], cap: int
-) -> Selection:
-    """Choose at most ``max(cap, keep-tagged)`` keys. Independent of input order."""
-    kept = sorted((i for i, is_kept in enumerate(keep) if is_kept), key=keys.__getitem__)
-    rest = [i for i, is_kept in enumerate(keep) if not is_kept]
+def select_survivors(keys: list[CompositeKey], scores: list[float], keep: Set[int], cap: int) -> Selection:
+    """Choose the rows in ``keep`` plus the best ``cap - len(keep)`` others. Independent of
+    input order: equal scores rank by key."""
+    kept = sorted(keep, key=keys.__getitem__)
     room = max(cap - len(kept), 0)
-    if len(rest) <= room:
-        chosen = rest
-    elif room == 0:
-        chosen = []
+    if room == 0:
+        chosen: list[int] = []
+    elif len(keys) - len(kept) <= room:
+        chosen = [i for i in range(len(keys)) if i not in keep]
     else:
-        # threshold on bare floats first (C-speed comparisons), tuples only for the boundary
-        threshold = heapq.nlargest(room, (scores[i] for i in rest))[-1]
-        above = [i for i in rest if scores[i] > threshold]
-        tied = sorted((i for i in rest if scores[i] == threshold), key=keys.__getitem__)
-        chosen = above + tied[: room - len(above)]
-    chosen_set = set(chosen)
+        # the smallest score that can still make it, found on bare floats (C-speed comparisons);
+        # only the few rows at or above it are ranked with their keys
+        floor = heapq.nlargest(room + len(kept), scores)[-1]
+        contenders = [i for i, score in enumerate(scores) if score >= floor and i not in keep]
+        chosen = sorted(contenders, key=lambda i: (-scores[i], keys[i]))[:room]
     ranked = sorted(chosen, key=lambda i: (-scores[i], keys[i]))
     rows = kept + ranked
-    evicted = [keys[i] for i in rest if i not in chosen_set]
+    taken = set(rows)
+    evicted = [key for i, key in enumerate(keys) if i not in taken]
     return Selection(survivors=[keys[i] for i in rows], survivor_rows=rows, evicted=evicted,
                      keep_count=len(kept))

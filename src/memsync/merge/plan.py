@@ -37,11 +37,8 @@ def plan_project(
     settings: MergeSettings,
 ) -> ProjectPlan:
     keys = table.keys()
-    scores = score_rows(table, keys, total_devs, settings)
-    keep = [False] * len(keys)
-    for row in table.keep:
-        keep[row] = True
-    selection = select_survivors(keys, scores, keep, settings.cap)
+    scores = score_rows(table, total_devs, settings)
+    selection = select_survivors(keys, scores, table.keep, settings.cap)
     added = sorted(key for key in selection.survivors if key not in previous)
     return ProjectPlan(
         survivors=selection.survivors,
@@ -53,28 +50,26 @@ def plan_project(
     )
 
 
-def score_rows(table: CandidateTable, keys: list[CompositeKey], total_devs: int,
-               settings: MergeSettings) -> list[float]:
+def score_rows(table: CandidateTable, total_devs: int, settings: MergeSettings) -> list[float]:
     """``scoring.score`` for every row at once: the common part column-wise, the third term
     row by row only where it differs (several contributors, or access counts)."""
     weights = settings.weights
     now = settings.now_millis
+    hook = settings.strategy == "hook"
+    # diffusion of a key only one developer has: most keys; the others are corrected below
+    lone = weights.third / total_devs if total_devs > 0 and not hook else 0.0
     # recency_weight inlined: a function call per row is a third of a cold merge's planning
     w_type, w_recency, scale = weights.type, weights.recency, MILLIS_PER_DAY * RECENCY_HALF_DAYS
     scores = [
-        w_type * type_weight + w_recency / (1.0 + log1p((now - key[2] if now > key[2] else 0) / scale))
-        for key, type_weight in zip(keys, table.type_weight, strict=True)
+        w_type * type_weight + w_recency / (1.0 + log1p((now - created if now > created else 0) / scale)) + lone
+        for created, type_weight in zip(table.created, table.type_weight, strict=True)
     ]
-    if settings.strategy == "hook":
+    if hook:
         top = max(table.access, default=0)
         if top > 0:
             third = weights.third / top
             scores = [s + third * accesses for s, accesses in zip(scores, table.access, strict=True)]
-        return scores
-    if total_devs <= 0:
-        return scores
-    lone = weights.third / total_devs  # diffusion of a key only one developer has
-    scores = [s + lone for s in scores]
-    for row, devs in table.devs.items():
-        scores[row] += weights.third * (len(devs) - 1) / total_devs
+    elif total_devs > 0:
+        for row, devs in table.devs.items():
+            scores[row] += weights.third * (len(devs) - 1) / total_devs
     return scores
