@@ -4,7 +4,8 @@
     python bench/merge_bench.py --sizes 10000   # quick look
 
 For each size it generates (once, cached under bench/.work/) a synthetic shared repo:
-developers x several files, ~500-character narratives, ~20% of observations duplicated
+developers x several files, ~500-character narratives (and a text column on most rows, so a
+million observations weigh about 1.7 GB, as in the issue), ~20% of observations duplicated
 across developers, ~2% keep-tagged. It then measures, each in a fresh subprocess:
   floor     read every contribution file and orjson.loads it, in one process
   ci-merge  the real command (cold: no state, no merged file), secret scanning on
@@ -74,8 +75,11 @@ def generate(repo: Path, total: int, *, devs: int, files_per_dev: int, seed: int
                         "title": title,
                         "subtitle": None,
                         "narrative": narrative(rng),
-                        "text": None,
-                        "facts": '["one fact","another fact"]',
+                        # older claude-mem rows keep a full text beside the narrative; with it an
+                        # observation averages ~1.7 KB, as in the issue's 1.7 GB per million
+                        "text": narrative(rng) if rng.random() < 0.85 else None,
+                        "facts": orjson.dumps([" ".join(rng.choice(WORDS) for _ in range(9))
+                                               for _ in range(4)]).decode(),
                         "concepts": '["pattern","gotcha"]',
                         "files_read": '["src/app/module.py"]',
                         "files_modified": "[]",
@@ -103,7 +107,7 @@ def generate(repo: Path, total: int, *, devs: int, files_per_dev: int, seed: int
 def repo_for(total: int) -> tuple[Path, int]:
     devs = 20 if total <= 10_000 else 50
     files = 2 if total <= 10_000 else (4 if total <= 100_000 else 8)
-    repo = WORK / f"repo-{total}"
+    repo = WORK / f"repo-v3-{total}"
     marker = repo / ".complete"
     if not marker.exists():
         shutil.rmtree(repo, ignore_errors=True)
