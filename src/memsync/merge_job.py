@@ -7,12 +7,9 @@ merges it again and, the merge being idempotent, lands on the same bytes.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import os
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +18,7 @@ import msgspec
 import orjson
 
 from memsync import __version__
+from memsync.allocation import bulk_allocation
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.merge.dedup import PREVIOUS_RANK, CandidateTable
@@ -209,7 +207,7 @@ def run_merge(options: MergeOptions) -> MergeReport:
         new = [f for f in files if f.rel_path not in project_state.processed_files]
         projects[name] = _Project(name=name, files=new, state=project_state)
 
-    with WorkerPool(options.workers) as pool, _bulk_allocation():
+    with WorkerPool(options.workers) as pool, bulk_allocation():
         return _merge(options, state, projects, report, pool)
 
 
@@ -296,22 +294,6 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
     if report.failures:
         report.exit_code = 1
     return report
-
-
-@contextmanager
-def _bulk_allocation() -> Iterator[None]:
-    """No cyclic GC while millions of acyclic tuples and strings are built: its full passes
-    over a growing heap made a cold merge superlinear. Nothing built here forms cycles."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            # what the run built is long-lived and acyclic: keep it out of the first full
-            # collection after re-enabling, which would otherwise walk all of it
-            gc.freeze()
-            gc.enable()
 
 
 def _check_options(options: MergeOptions) -> None:

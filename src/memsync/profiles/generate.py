@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from memsync.allocation import bulk_allocation
 from memsync.atomic import write_if_changed
 from memsync.errors import MemSyncError, UsageError
 from memsync.model import (
@@ -271,7 +272,8 @@ def generate_project_profiles(
     unknown_formats = sorted(set(formats) - set(FORMATS))
     if unknown_formats or not formats:
         raise UsageError(f"unknown profile format {unknown_formats or formats!r}; use json and/or md")
-    inputs = load_project(repo, project, contributions_dir=contributions_dir, merged_dir=merged_dir)
+    with bulk_allocation():
+        inputs = load_project(repo, project, contributions_dir=contributions_dir, merged_dir=merged_dir)
     if devs is not None:
         for dev in devs:
             check_safe_name(dev, "developer")
