@@ -279,7 +279,7 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
         for path, data in writes:
             _write(repo, path, data)
     if options.profiles:
-        _generate_profiles(repo, options, [p for p in projects.values() if p.report], now_millis, report)
+        _generate_profiles(repo, options, [p for p in projects.values() if p.report], now_millis, report, pool)
     if not options.dry_run:
         delete_files(deletions)
         if state_changed:
@@ -563,7 +563,7 @@ def _contribution_path(repo: Path, contributions_dir: str, rel: str) -> Path | N
 
 
 def _generate_profiles(repo: Path, options: MergeOptions, projects: list[_Project],
-                       now_millis: int, report: MergeReport) -> None:
+                       now_millis: int, report: MergeReport, pool: WorkerPool) -> None:
     if not projects:
         return
     from memsync.profiles.generate import generate_project_profiles
@@ -573,7 +573,7 @@ def _generate_profiles(repo: Path, options: MergeOptions, projects: list[_Projec
             run = generate_project_profiles(
                 repo, project.name, now_millis=now_millis,
                 contributions_dir=options.contributions_dir, merged_dir=options.output_dir,
-                anonymize=options.anonymize, dry_run=options.dry_run)
+                anonymize=options.anonymize, dry_run=options.dry_run, pool=pool)
         except MemSyncError as error:
             report.failures.append(f"profiles for {project.name}: {error}")
             continue

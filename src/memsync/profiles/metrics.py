@@ -237,13 +237,11 @@ def team_stats(summaries: Mapping[str, DevSummary]) -> TeamStats:
         day_counts.update(summary.day_counts)
         counted_before = summary.keys & seen
         if counted_before:
-            # Shared observations are few: take this developer's copies back out.
-            for facts in summary.facts:
-                if facts.key in counted_before:
-                    type_counts[facts.type] -= 1
-                    concept_counts.subtract(facts.concepts)
-                    if facts.day is not None:
-                        day_counts[facts.day] -= 1
+            # Shared observations are few: take this developer's copies back out, found in C.
+            shared = [facts for facts in summary.facts if facts.key in counted_before]
+            type_counts.subtract(map(_TYPE, shared))
+            concept_counts.subtract(chain.from_iterable(map(_CONCEPTS, shared)))
+            day_counts.subtract(day for day in map(_DAY, shared) if day is not None)
         seen |= summary.keys
         for concept in summary.concept_counts:
             holders.setdefault(concept, set()).add(dev)
