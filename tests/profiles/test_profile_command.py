@@ -223,3 +223,14 @@ def test_profile_after_ci_merge_reproduces_what_the_merge_wrote(team: Path) -> N
     assert read_json(team / "profiles/demo/alice/profile.json")["generatedAtEpoch"] == 1_776_000_000
     assert "profiles up to date" in _run(team)
     assert _snapshot(team) == after_merge
+
+
+def test_unknown_project_is_a_usage_error_naming_the_projects_found(tmp_path):
+    from builders import observation, write_contribution
+    from clirun import run_mem_sync
+
+    write_contribution(tmp_path, [observation("x")], dev="alice", project="web-app")
+    result = run_mem_sync(["profile", "--repo", tmp_path, "--project", "web-ap"])
+    assert result.returncode == 2
+    assert "no contributions for project 'web-ap'" in result.stderr and "web-app" in result.stderr
+    assert not (tmp_path / "profiles").exists()

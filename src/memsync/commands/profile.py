@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from memsync.errors import UsageError
+from memsync.safety.names import check_safe_name
 
 
 @click.command("profile")
@@ -52,7 +53,14 @@ def profile(
         raise UsageError(f"--repo {repo} is not a directory; point it at a checkout of the shared repository")
     # As in claude-mem-sync, `--format md` adds the Markdown pages to the JSON, never replaces it.
     formats = ("json",) if output_format == "json" else ("json", "md")
-    projects = [project] if project else list_projects(repo, contributions_dir)
+    known = list_projects(repo, contributions_dir)
+    if project:
+        check_safe_name(project, "project")
+    if project and project not in known:
+        # a typo must not pass for "nothing to do"
+        raise UsageError(f"no contributions for project {project!r} under {contributions_dir}/ "
+                         f"(projects found: {', '.join(known) or 'none'})")
+    projects = [project] if project else known
     if devs and not project and len(projects) > 1:
         raise UsageError("--dev needs --project when the repository holds several projects")
     if not projects:
