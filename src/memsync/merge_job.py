@@ -278,8 +278,9 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
     if not options.dry_run:
         for path, data in writes:
             _write(repo, path, data)
-    if options.profiles:
-        _generate_profiles(repo, options, [p for p in projects.values() if p.report], now_millis, report, pool)
+    if options.profiles:  # only projects whose contributions (and so merged set) changed
+        changed = [p for p in projects.values() if p.folded or p.duplicates]
+        _generate_profiles(repo, options, changed, now_millis, report, pool)
     if not options.dry_run:
         delete_files(deletions)
         if state_changed:

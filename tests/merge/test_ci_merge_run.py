@@ -197,3 +197,21 @@ def test_a_failed_write_leaves_the_state_untouched_so_nothing_is_lost(shared_rep
     assert (shared_repo / ".merge-state.json").read_bytes() == state_before
     assert (shared_repo / "merged/demo/latest.json").read_bytes() == merged_before
     assert not list(shared_repo.rglob("*.tmp"))
+
+
+def test_profiles_follow_the_merge_and_only_for_projects_that_changed(shared_repo: Path):
+    write_contribution(shared_repo, [observation("A")], dev="alice", project="one")
+    write_contribution(shared_repo, [observation("B")], dev="bob", project="two")
+    run_mem_sync(["ci-merge", "--repo", shared_repo, "--now", NOW_S])
+    profile = shared_repo / "profiles/one/alice/profile.json"
+    assert read_json(profile)["generatedAt"] == "2026-03-19T18:30:00.000Z"  # the merge's one "now"
+    before = (shared_repo / "profiles/two/bob/profile.json").stat().st_mtime_ns
+    write_contribution(shared_repo, [observation("C")], dev="carol", project="one", stamp="2026-03-20T00-00-00")
+    (shared_repo / "contributions/two/bob/broken.json").write_text("{")  # quarantined: two did not change
+    result = run_mem_sync(["ci-merge", "--repo", shared_repo, "--now", NOW_S + 60, "--format", "json"])
+    import orjson
+
+    written = orjson.loads(result.stdout)["profiles"]["written"]
+    assert "profiles/one/carol/profile.json" in written
+    assert not any(path.startswith("profiles/two/") for path in written)
+    assert (shared_repo / "profiles/two/bob/profile.json").stat().st_mtime_ns == before
