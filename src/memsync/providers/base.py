@@ -121,6 +121,21 @@ class TokenHint:
     permission: str  # what the token must be allowed to do
 
 
+class RetryingAdapter:
+    """What every forge adapter shares: a bounded, explained retry around each client call."""
+
+    def __init__(self, hint: TokenHint, classify: Callable[[BaseException], Failure | None],
+                 sleep: Callable[[float], None], backoff: tuple[float, ...]) -> None:
+        self._hint = hint
+        self._classify = classify
+        self._sleep = sleep
+        self._backoff = backoff
+
+    def _call(self, what: str, action: Callable[[], T], *, creating: bool = False) -> T:
+        return call_with_retries(action, what=what, classify=self._classify, hint=self._hint,
+                                 sleep=self._sleep, backoff=self._backoff, creating=creating)
+
+
 def call_with_retries(
     action: Callable[[], T],
     *,

@@ -17,8 +17,8 @@ from memsync.providers.base import (
     Failure,
     OpenPullRequest,
     PullRequestSpec,
+    RetryingAdapter,
     TokenHint,
-    call_with_retries,
     requests_failure,
 )
 
@@ -31,18 +31,8 @@ def _classify(error: BaseException) -> Failure | None:
     return requests_failure(error)
 
 
-class _Base:
+class _Base(RetryingAdapter):
     name = "bitbucket"
-
-    def __init__(self, hint: TokenHint, sleep: Callable[[float], None],
-                 backoff: tuple[float, ...]) -> None:
-        self._hint = hint
-        self._sleep = sleep
-        self._backoff = backoff
-
-    def _call(self, what: str, action: Callable[[], Any], *, creating: bool = False) -> Any:
-        return call_with_retries(action, what=what, classify=_classify, hint=self._hint,
-                                 sleep=self._sleep, backoff=self._backoff, creating=creating)
 
 
 class BitbucketCloudProvider(_Base):
@@ -59,7 +49,7 @@ class BitbucketCloudProvider(_Base):
     ) -> None:
         from atlassian.bitbucket import Cloud
 
-        super().__init__(TokenHint("Bitbucket Cloud", token_variable, CLOUD_PERMISSION), sleep,
+        super().__init__(TokenHint("Bitbucket Cloud", token_variable, CLOUD_PERMISSION), _classify, sleep,
                          backoff)
         self.repository = f"{workspace}/{repo_slug}"
         self._path = f"repositories/{workspace}/{repo_slug}/pullrequests"
@@ -125,7 +115,7 @@ class BitbucketServerProvider(_Base):
     ) -> None:
         from atlassian import Bitbucket
 
-        super().__init__(TokenHint("Bitbucket", token_variable, SERVER_PERMISSION), sleep,
+        super().__init__(TokenHint("Bitbucket", token_variable, SERVER_PERMISSION), _classify, sleep,
                          backoff)
         self.project_key = project_key
         self.repo_slug = repo_slug

@@ -12,8 +12,8 @@ from memsync.providers.base import (
     Failure,
     OpenPullRequest,
     PullRequestSpec,
+    RetryingAdapter,
     TokenHint,
-    call_with_retries,
     is_transient_status,
     requests_failure,
 )
@@ -22,7 +22,7 @@ PERMISSION = ("'contents: write' and 'pull-requests: write' (for the Actions GIT
               "setting 'Allow GitHub Actions to create and approve pull requests')")
 
 
-class GitHubProvider:
+class GitHubProvider(RetryingAdapter):
     name = "github"
 
     def __init__(
@@ -40,9 +40,7 @@ class GitHubProvider:
 
         self.repository = repository
         self.owner = repository.split("/", 1)[0]
-        self._hint = TokenHint("GitHub", token_variable, PERMISSION)
-        self._sleep = sleep
-        self._backoff = backoff
+        super().__init__(TokenHint("GitHub", token_variable, PERMISSION), _classify, sleep, backoff)
         # PyGithub's own retry sleeps for real and hides what failed; ours is bounded and explains.
         # polite: PyGithub spaces requests (0.25 s) and writes (1 s) as GitHub asks integrations
         # to, which avoids secondary rate limits; tests against a loopback server turn it off.
@@ -51,10 +49,6 @@ class GitHubProvider:
         self._client = Github(base_url=api_url.rstrip("/"), auth=Auth.Token(token), retry=None,
                               **pacing)
         self._repo: Any = None
-
-    def _call(self, what: str, action: Callable[[], Any], *, creating: bool = False) -> Any:
-        return call_with_retries(action, what=what, classify=_classify, hint=self._hint,
-                                 sleep=self._sleep, backoff=self._backoff, creating=creating)
 
     def _repository(self) -> Any:
         if self._repo is None:

@@ -12,8 +12,8 @@ from memsync.providers.base import (
     Failure,
     OpenPullRequest,
     PullRequestSpec,
+    RetryingAdapter,
     TokenHint,
-    call_with_retries,
     is_transient_status,
     requests_failure,
 )
@@ -27,7 +27,7 @@ JOB_TOKEN_MESSAGE = (
 )
 
 
-class GitLabProvider:
+class GitLabProvider(RetryingAdapter):
     name = "gitlab"
 
     def __init__(
@@ -43,18 +43,12 @@ class GitLabProvider:
         import gitlab
 
         self.project_ref = project
-        self._hint = TokenHint("GitLab", token_variable, PERMISSION)
-        self._sleep = sleep
-        self._backoff = backoff
+        super().__init__(TokenHint("GitLab", token_variable, PERMISSION), _classify, sleep, backoff)
         # Our bounded retry handles 5xx and connection resets (python-gitlab still honours
         # Retry-After on a 429 by itself).
         self._client = gitlab.Gitlab(url.rstrip("/"), private_token=token,
                                      retry_transient_errors=False)
         self._project: Any = None
-
-    def _call(self, what: str, action: Callable[[], Any], *, creating: bool = False) -> Any:
-        return call_with_retries(action, what=what, classify=_classify, hint=self._hint,
-                                 sleep=self._sleep, backoff=self._backoff, creating=creating)
 
     def _projects(self) -> Any:
         if self._project is None:
