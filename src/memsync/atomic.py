@@ -26,10 +26,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_directory(path.parent)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
 def write_if_changed(path: Path, data: bytes) -> bool:
     """Atomically write ``data`` unless ``path`` already holds exactly it. Returns True if written."""
     try:

@@ -36,10 +36,6 @@ def to_millis(epoch: int) -> int:
     return epoch if epoch >= _MILLIS_THRESHOLD else epoch * 1000
 
 
-def to_seconds(epoch: int) -> int:
-    return epoch // 1000 if epoch >= _MILLIS_THRESHOLD else epoch
-
-
 def iso_from_millis(millis: int) -> str:
     """``2026-03-19T18:30:00.000Z``, the shape JavaScript's ``toISOString`` gives."""
     moment = dt.datetime.fromtimestamp(millis / 1000, tz=dt.UTC)
@@ -157,6 +153,15 @@ class ContributionFields(msgspec.Struct, gc=False):
     exportedAtEpoch: Annotated[int, msgspec.Meta(ge=0)]
     observations: list[ObservationFields]
     observationCount: int
+
+
+decode_contribution_fields = msgspec.json.Decoder(ContributionFields).decode
+
+
+def fields_match_path(doc: ContributionFields, project: str, dev: str) -> bool:
+    """A typed-decoded v1 file that ``check_envelope`` would accept under ``<project>/<dev>/``."""
+    return (doc.version == FORMAT_VERSION and doc.exportedBy == dev and doc.project == project
+            and doc.observationCount == len(doc.observations))
 
 
 class MergedObservationFields(ObservationFields, gc=False):

@@ -9,8 +9,9 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memsync.merge.ingest import _decode_contribution, _kept_positions
+from memsync.merge.ingest import _kept_positions
 from memsync.merge.keep import has_keep_tag
+from memsync.model import decode_contribution_fields
 
 texts = st.one_of(
     st.none(),
@@ -43,6 +44,6 @@ def test_keep_positions_from_bytes_equal_checking_every_observation(observations
     doc = {"version": 1, "exportedBy": "a", "project": "p", "exportedAtEpoch": 1,
            "observations": shuffled, "observationCount": len(shuffled)}
     raw = json.dumps(doc, ensure_ascii=True).encode() if ascii_only else orjson.dumps(doc)
-    decoded = _decode_contribution(raw).observations
+    decoded = decode_contribution_fields(raw).observations
     expected = [i for i, o in enumerate(decoded) if has_keep_tag((o.title, o.narrative, o.text), tags)]
     assert _kept_positions(raw, decoded, tags) == expected

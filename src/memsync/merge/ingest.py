@@ -28,10 +28,11 @@ from memsync.model import (
     MergedFields,
     check_envelope,
     check_observation,
+    decode_contribution_fields,
+    fields_match_path,
     to_millis,
 )
 
-_decode_contribution = msgspec.json.Decoder(ContributionFields).decode
 _decode_merged = msgspec.json.Decoder(MergedFields).decode
 _MILLIS_THRESHOLD = 10**12
 
@@ -67,9 +68,6 @@ class FileRecords:
     def keys(self) -> list[CompositeKey]:
         return list(zip(self.sessions, self.titles, self.created, strict=True))
 
-    def index_of(self, position: int) -> int:
-        return position if self.indexes is None else self.indexes[position]
-
 
 def parse_json_bytes(raw: bytes) -> Any:
     """orjson.loads with a message a user can act on."""
@@ -102,10 +100,10 @@ def ingest_contribution(
 ) -> FileRecords:
     """Validate a whole contribution file and reduce it to records; raise ``QuarantineReason``."""
     try:
-        doc = _decode_contribution(raw)
+        doc = decode_contribution_fields(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         doc = None
-    if doc is None or not _envelope_ok(doc, project, dev):
+    if doc is None or not fields_match_path(doc, project, dev):
         # slow path, only for files the typed decoder refused: find the precise problem
         return _records_from_dicts(raw, _checked_dicts(raw, project, dev), keep_tags, scan_secrets,
                                    with_access)
@@ -175,11 +173,6 @@ def _kept_positions(raw: bytes, observations: Any, keep_tags: tuple[str, ...]) -
         maybe = range(len(observations))
     return [i for i in maybe
             if has_keep_tag((observations[i].title, observations[i].narrative, observations[i].text), keep_tags)]
-
-
-def _envelope_ok(doc: ContributionFields, project: str, dev: str) -> bool:
-    return (doc.version == FORMAT_VERSION and doc.exportedBy == dev and doc.project == project
-            and doc.observationCount == len(doc.observations))
 
 
 def _check_unique(records: FileRecords) -> None:

@@ -27,13 +27,13 @@ from memsync.allocation import bulk_allocation
 from memsync.atomic import write_if_changed
 from memsync.errors import MemSyncError, UsageError
 from memsync.model import (
-    FORMAT_VERSION,
     CompositeKey,
-    ContributionFields,
     check_envelope,
     check_observation,
     composite_key,
+    decode_contribution_fields,
     dump_document,
+    fields_match_path,
     to_millis,
 )
 from memsync.profiles import metrics
@@ -42,7 +42,6 @@ from memsync.safety.names import check_safe_name, is_safe_name
 
 FORMATS = ("json", "md")
 WRITE_THREADS = 8
-_decode_contribution = msgspec.json.Decoder(ContributionFields).decode
 # Same ceiling as the merge's default: a bigger file is quarantined there, so it is ignored here.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -166,10 +165,10 @@ def _read_contribution(
     except OSError:
         return None
     try:
-        doc = _decode_contribution(raw)
+        doc = decode_contribution_fields(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         doc = None
-    if doc is not None and _envelope_ok(doc, project, dev):
+    if doc is not None and fields_match_path(doc, project, dev):
         # Typed decoding validated every field in C; only the list fields remain to be read.
         exported_at = to_millis(doc.exportedAtEpoch)
         facts, concepts, files, day = (metrics.ObservationFacts, metrics.concept_list,
@@ -197,11 +196,6 @@ def _read_contribution(
     if len({record.key for record in records}) != len(records):
         return None  # the merge quarantines a file that repeats a composite key
     return exported_at, records
-
-
-def _envelope_ok(doc: ContributionFields, project: str, dev: str) -> bool:
-    return (doc.version == FORMAT_VERSION and doc.exportedBy == dev and doc.project == project
-            and doc.observationCount == len(doc.observations))
 
 
 def _read_merged(path: Path) -> tuple[frozenset[CompositeKey], int | None]:
@@ -368,11 +362,3 @@ def _current_bytes(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def profile_summary(run: ProfileRun) -> dict[str, Any]:
-    """The ``profiles`` entry of a merge report."""
-    summary: dict[str, Any] = {"written": list(run.written)}
-    if run.skipped:
-        summary["skipped"] = list(run.skipped)
-    return summary
