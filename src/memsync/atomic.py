@@ -4,26 +4,144 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
+
+_FREE_LATER_BYTES = 8 * 1024 * 1024
+_START_WRITEBACK_BYTES = 16 * 1024 * 1024
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temp file beside ``path``, fsync it, rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
+    staged = StagedWrite(path)
+    staged.write(data)
+    staged.commit()
+
+
+class StagedWrite:
+    """A file written beside its target by a thread, fed chunk by chunk and flushed to disk as
+    it grows; ``commit`` renames it into place. A 100 MB merged file takes a fifth of a second
+    to reach this machine's disk: written this way, that overlaps the building of the file.
+    ``hasher`` (anything with ``update``) sees every chunk, on the same thread."""
+
+    def __init__(self, path: Path, hasher: Any = None) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        self._hasher = hasher
+        self._error: OSError | None = None
+        self._chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._finished = False
+        self._written = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(fd,))
+        self._thread.start()
+
+    def write(self, chunk: Any) -> None:
+        self._chunks.put(chunk)
+
+    def drain(self) -> None:
+        """Wait until every chunk is written (and seen by the hasher), not for the disk."""
+        if not self._finished:
+            self._finished = True
+            self._chunks.put(None)
+        self._written.wait()
+        if self._error is not None:
+            raise self._error
+
+    def finish(self) -> None:
+        """Wait until every chunk is written and on disk; raises the first OSError met."""
+        self.drain()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def commit(self) -> None:
+        """``finish``, then rename over the target. On failure the target is left as it was."""
+        try:
+            self.finish()
+            os.chmod(self._tmp_name, 0o644)
+            _replace(self._tmp_name, self.path)
+        except BaseException:
+            self._remove_temp()
+            raise
+        _fsync_directory(self.path.parent)
+
+    def discard(self) -> None:
+        """Give up: the target is left as it was (the thread ends on its own)."""
+        if not self._finished:
+            self._finished = True
+            self._chunks.put(None)
+        self._remove_temp()
+
+    def _run(self, fd: int) -> None:
+        written = synced = 0
+        try:
+            while (chunk := self._chunks.get()) is not None:
+                if self._error is not None:
+                    continue  # keep draining, so that finish() returns
+                try:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    if self._hasher is not None:
+                        self._hasher.update(chunk)
+                    written += len(chunk)
+                    if written - synced >= _START_WRITEBACK_BYTES:
+                        _start_writeback(fd, synced, written - synced)
+                        synced = written
+                except OSError as error:
+                    self._error = error
+            self._written.set()
+            if self._error is None:
+                os.fsync(fd)
+        except OSError as error:
+            self._error = error
+        finally:
+            self._written.set()
+            os.close(fd)
+
+    def _remove_temp(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_directory(path.parent)
+            os.unlink(self._tmp_name)
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Let the disk start on what is written so far, without waiting for it. On Linux,
+    POSIX_FADV_DONTNEED starts writeback of dirty pages and drops only clean ones, which
+    these are not yet, so the file stays cached; elsewhere the final fsync does it all."""
+    if hasattr(os, "posix_fadvise"):
+        with contextlib.suppress(OSError):
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+def _replace(source: str, target: Path) -> None:
+    """``os.replace``, with a large old target freed on a thread: freeing 100 MB of blocks costs
+    as much as writing them. The thread is not a daemon, so the process waits for it at exit."""
+    try:
+        size = os.stat(target, follow_symlinks=False).st_size
+    except OSError:
+        size = 0
+    if size < _FREE_LATER_BYTES:
+        os.replace(source, target)
+        return
+    old = f"{source}.old"
+    try:
+        os.link(target, old)
+    except OSError:  # a filesystem without hard links: free it here and now
+        os.replace(source, target)
+        return
+    try:
+        os.replace(source, target)
+    finally:
+        threading.Thread(target=_unlink_quietly, args=(old,)).start()
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:

@@ -10,21 +10,34 @@ from __future__ import annotations
 import heapq
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import msgspec
 import orjson
 
 from memsync import __version__
 from memsync.allocation import bulk_allocation
-from memsync.atomic import atomic_write_bytes
+from memsync.atomic import StagedWrite, atomic_write_bytes
 from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.merge.dedup import PREVIOUS_RANK, CandidateTable
 from memsync.merge.ingest import FileRecords, SecretHit, ingest_merged
 from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
+from memsync.merged_index import (
+    INDEX_NAME,
+    MergedIndex,
+    build_index,
+    covers,
+    decode_index,
+    digest_of,
+    digester,
+    encode_index,
+    file_digest,
+    index_records,
+)
 from memsync.model import (
     MERGE_EXPORTER,
     CompositeKey,
@@ -33,10 +46,14 @@ from memsync.model import (
     ProcessedFile,
     ProjectState,
     build_envelope,
-    dump_document,
+    document_chunks,
+    document_frame,
     dump_state,
     iso_from_millis,
-    restamp_merged_observation,
+    lay_out_document,
+    merge_tail_parts,
+    merged_head,
+    observation_head,
     to_millis,
 )
 from memsync.repo import (
@@ -48,6 +65,7 @@ from memsync.repo import (
     discover_contributions,
     load_state,
     locate_observations,
+    map_nofollow,
     read_bytes_nofollow,
     read_contribution,
     read_observations,
@@ -81,6 +99,8 @@ class MergeOptions:
     anonymize: bool = True
     max_file_bytes: int = 20 * 1024 * 1024
     workers: int | None = None
+    # work of the caller's that may run while merged files flush to disk (loading a template)
+    while_flushing: Callable[[], object] | None = None
 
 
 @dataclass
@@ -172,14 +192,25 @@ class _Project:
     files: list[ContributionFile]
     state: ProjectState
     table: CandidateTable = field(default_factory=CandidateTable)
-    previous_keys: set[CompositeKey] = field(default_factory=set)
-    previous_raw: bytes | None = None  # the previous latest.json, as read
-    previous_fields: list[tuple[Any, Any, Any]] = field(default_factory=list)  # its (score, keep, contributors)
+    previous_rows: int = 0  # the table's first rows: the previous merged set
+    previous_raw: Any = None  # the previous latest.json: bytes, or a map of the file
+    # by position in the previous latest.json: its stored (score, keep, contributors) when it
+    # was parsed, or where each head lies when its index was trusted; and access counts
+    previous_fields: list[tuple[Any, Any, Any]] = field(default_factory=list)
+    previous_spans: tuple[list[int], list[int]] | None = None
+    previous_access: list[int] = field(default_factory=list)
     previous_export_millis: int = 0
+    previous_digest: str | None = None  # file_digest of the previous latest.json
     devs: set[str] = field(default_factory=set)
     folded: list[ReadOutcome] = field(default_factory=list)
     duplicates: list[ReadOutcome] = field(default_factory=list)
     report: ProjectReport | None = None
+
+
+@dataclass
+class _Output:
+    pieces: list[Any]  # their concatenation is the new latest.json
+    index: MergedIndex  # its digest is filled in once the file is written
 
 
 def run_merge(options: MergeOptions) -> MergeReport:
@@ -207,22 +238,29 @@ def run_merge(options: MergeOptions) -> MergeReport:
         new = [f for f in files if f.rel_path not in project_state.processed_files]
         projects[name] = _Project(name=name, files=new, state=project_state)
 
+    staged: list[StagedWrite] = []  # written beside their targets, renamed over them at the end
     with WorkerPool(options.workers) as pool, bulk_allocation():
-        return _merge(options, state, projects, report, pool)
+        try:
+            return _merge(options, state, projects, report, pool, staged)
+        finally:
+            for write in staged:  # whatever was not committed: the targets stay as they were
+                write.discard()
 
 
 def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Project], report: MergeReport,
-           pool: WorkerPool) -> MergeReport:
+           pool: WorkerPool, staged: list[StagedWrite]) -> MergeReport:
     repo = options.repo
     weights = options.weights or STRATEGY_WEIGHTS[options.strategy]
     scan = options.secrets != "off"
+    secret_rules = ""
     if scan:
         from memsync.safety import secrets
 
         secrets.may_contain_secret(b"")  # compile the rules once, here, before workers fork
+        secret_rules = secrets.rules_fingerprint()
     for project in projects.values():
         if project.files:
-            _load_previous(repo, options, project, report, scan)
+            _load_previous(repo, options, project, report, secret_rules)
     _ingest_new_files(options, projects, report, scan, pool)
 
     now_millis = _resolve_now(options, projects, state)
@@ -243,19 +281,19 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
     for project in projects.values():
         if project.folded or project.duplicates:
             project.devs |= _state_devs(project.state, options.contributions_dir)
-            plans[project.name] = plan_project(project.table, project.previous_keys, len(project.devs), settings)
-    outputs = _build_outputs(projects, plans, now_millis, pool)
+            plans[project.name] = plan_project(project.table, project.previous_rows, len(project.devs), settings)
+    outputs = _build_outputs(projects, plans, now_millis, pool, options.keep_tags, secret_rules)
 
-    writes: list[tuple[Path, bytes]] = []
     for project in projects.values():
         if project.name not in plans:
             continue
         plan = plans[project.name]
         path = repo / options.output_dir / project.name / "latest.json"
-        data = outputs[project.name]
-        if data != project.previous_raw and _differs(path, data):
-            writes.append((path, data))
-            report.changed_paths.append(_rel(repo, path))
+        output = outputs.pop(project.name)
+        changed, index_changed = _stage_output(repo, path, output, project, options.dry_run, staged)
+        for written, was_changed in ((path, changed), (path.parent / INDEX_NAME, index_changed)):
+            if was_changed:
+                report.changed_paths.append(_rel(repo, written))
         _record_processed(project, now_millis, plan, options.cap, bool(plan.evicted))
         state.projects[project.name] = project.state
         project.report = _project_report(project, plan)
@@ -276,8 +314,7 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
         state_changed = _differs(state_path, state_bytes)
 
     if not options.dry_run:
-        for path, data in writes:
-            _write(repo, path, data)
+        _commit(repo, staged, options.while_flushing)
     if options.profiles:  # only projects whose contributions (and so merged set) changed
         changed = [p for p in projects.values() if p.folded or p.duplicates]
         _generate_profiles(repo, options, changed, now_millis, report, pool)
@@ -317,14 +354,31 @@ def _check_options(options: MergeOptions) -> None:
 
 
 def _load_previous(repo: Path, options: MergeOptions, project: _Project, report: MergeReport,
-                   scan: bool) -> None:
-    """The previous latest.json is an input: its observations, contributors and keep flags."""
+                   secret_rules: str) -> None:
+    """The previous latest.json is an input: its observations, contributors and keep flags.
+
+    When the index written beside it answers for this run and the file is still the one it
+    describes, the file is neither parsed nor rescanned: the index gives the records, and the
+    observations' bytes are reused from a map of the file."""
     path = repo / options.output_dir / project.name / "latest.json"
     rel = _rel(repo, path)
     try:
-        raw = read_bytes_nofollow(str(path))
-        records = ingest_merged(raw, project=project.name, keep_tags=options.keep_tags, scan_secrets=scan,
-                                with_access=options.strategy == "hook")
+        index = _read_index(path.parent / INDEX_NAME, options, secret_rules)
+        raw: Any = None
+        if index is not None:
+            raw = map_nofollow(str(path))
+            if file_digest(raw) != index.digest:  # edited since (by hand, by another tool)
+                raw, index = bytes(raw), None
+        if index is not None:
+            records = index_records(index)
+            project.previous_spans = (index.starts, index.head_ends)
+            project.previous_digest = index.digest
+        else:
+            raw = read_bytes_nofollow(str(path)) if raw is None else raw
+            records = ingest_merged(raw, project=project.name, keep_tags=options.keep_tags,
+                                    scan_secrets=bool(secret_rules), with_access=True)
+            project.previous_fields = records.merge_fields or []
+            project.previous_digest = file_digest(raw)
     except (FileNotFoundError, NotADirectoryError):
         return  # no previous merge (a file where the folder goes fails at write, loudly)
     except OSError as error:
@@ -335,11 +389,11 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
         for hit in records.secret_hits:
             _report_secret(report, rel, project.name, hit)
         project.table.add_previous(records)
-        project.previous_keys = set(records.keys())
+        project.previous_rows = len(project.table)
         project.previous_raw = raw
-        project.previous_fields = records.merge_fields or []
+        project.previous_access = _by_position(records.access or [], records.indexes, records.observation_count)
         project.previous_export_millis = records.exported_at_millis
-        for names in records.contributors or ():
+        for names in {id(names): names for names in records.contributors or ()}.values():
             project.devs.update(names)
         return
     # Merging over an unreadable merged file would silently drop what it held.
@@ -347,6 +401,27 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
         f"{rel} {problem}; restore it from git history (git checkout -- {rel}) and run again"
     )
     project.files = []
+
+
+def _read_index(path: Path, options: MergeOptions, secret_rules: str) -> MergedIndex | None:
+    """The index beside latest.json when it answers for this run; anything else is no index."""
+    try:
+        index = decode_index(read_bytes_nofollow(str(path)))
+    except (OSError, QuarantineReason):
+        return None
+    if index is None or not covers(index, keep_tags=options.keep_tags, secret_rules=secret_rules):
+        return None
+    return index
+
+
+def _by_position(values: list[int], indexes: list[int] | None, count: int) -> list[int]:
+    """A column over the kept positions spread back over every position of the file."""
+    if indexes is None:
+        return values
+    spread = [0] * count
+    for index, value in zip(indexes, values, strict=True):
+        spread[index] = value
+    return spread
 
 
 def _ingest_new_files(options: MergeOptions, projects: dict[str, _Project], report: MergeReport,
@@ -433,8 +508,9 @@ def _state_devs(project_state: ProjectState, contributions_dir: str) -> set[str]
 
 
 def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan], now_millis: int,
-                   pool: WorkerPool) -> dict[str, bytes]:
-    """Re-read only the winning copies (the table holds no observation bodies)."""
+                   pool: WorkerPool, keep_tags: tuple[str, ...], secret_rules: str) -> dict[str, _Output]:
+    """Each merged file and its index. Only the winning copies of new observations are read
+    again (the table holds no bodies); previous ones keep their bytes and get a new tail."""
     wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
     for name, plan in plans.items():
         table = projects[name].table
@@ -450,39 +526,68 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
         for index, obs in rows:
             fetched[(name, rank, index)] = obs
 
-    outputs: dict[str, bytes] = {}
+    outputs: dict[str, _Output] = {}
     for name, plan in plans.items():
         project = projects[name]
-        observations = []
         table = project.table
-        ranks, indexes, keep = table.rank, table.index, table.keep
-        previous: list[msgspec.Raw] = []
-        if project.previous_raw is not None and any(ranks[row] == PREVIOUS_RANK for row in plan.survivor_rows):
-            previous = locate_observations(project.previous_raw)
-        for row, score in zip(plan.survivor_rows, plan.scores, strict=True):
-            rank = ranks[row]
-            contributors = table.contributors(row)
+        rows = plan.survivor_rows
+        ranks = list(map(table.rank.__getitem__, rows))
+        indexes = list(map(table.index.__getitem__, rows))
+        positions = [index for rank, index in zip(ranks, indexes, strict=True) if rank == PREVIOUS_RANK]
+        previous_heads = iter(_previous_heads(project, positions))
+        previous_access = iter(map(project.previous_access.__getitem__, positions))
+        heads: list[Any] = []
+        access: list[int] = []
+        for rank, index in zip(ranks, indexes, strict=True):
             if rank == PREVIOUS_RANK:
-                index = indexes[row]
-                raw = bytes(previous[index])
-                restamped = restamp_merged_observation(raw, project.previous_fields[index], score, row in keep,
-                                                       contributors)
-                if restamped is not None:
-                    observations.append(orjson.Fragment(restamped))
-                    continue
-                obs = orjson.loads(raw)
+                heads.append(next(previous_heads))
+                access.append(next(previous_access))
             else:
-                obs = fetched[(name, rank, indexes[row])]
-            for merge_field in MERGE_FIELDS:  # ours go last, recomputed; the rest stays as read
-                obs.pop(merge_field, None)
-            obs["score"] = score
-            obs["keep"] = row in keep
-            obs["contributors"] = contributors
-            observations.append(obs)
-        document = build_envelope(project=name, exported_by=MERGE_EXPORTER, now_millis=now_millis,
-                                  observations=observations, package_version=__version__)
-        outputs[name] = dump_document(document)
+                obs = fetched[(name, rank, index)]
+                heads.append(observation_head({k: v for k, v in obs.items() if k not in MERGE_FIELDS}))
+                count = obs.get("access_count")
+                access.append(count if type(count) is int and count > 0 else 0)
+        contributors = table.contributors_of(rows)
+        kept = list(map(table.keep.__contains__, rows))
+        # a tail's keep flag and contributors repeat across the set: serialize each pair once
+        tails = dict.fromkeys(zip(kept, contributors, strict=True))
+        for pair in tails:
+            tails[pair] = merge_tail_parts(*pair)
+        frame = document_frame(build_envelope(project=name, exported_by=MERGE_EXPORTER, now_millis=now_millis,
+                                              observations=[], package_version=__version__)
+                               | {"observationCount": len(heads)})
+        pieces, starts, head_ends = lay_out_document(
+            frame, heads, plan.scores, list(map(tails.__getitem__, zip(kept, contributors, strict=True))))
+        index = build_index(
+            digest="", exported_at_millis=now_millis, keep_tags=keep_tags, secret_rules=secret_rules,
+            keys=plan.survivors, type_weights=list(map(table.type_weight.__getitem__, rows)),
+            kept=list(compress(range(len(kept)), kept)), access=access,
+            contributors=contributors, starts=starts, head_ends=head_ends)
+        outputs[name] = _Output(pieces, index)
     return outputs
+
+
+def _previous_heads(project: _Project, positions: list[int]) -> list[Any]:
+    """Heads of the previous latest.json's observations at ``positions``: views into its bytes
+    when the index was trusted, else located by parsing (and re-serialized if need be)."""
+    if not positions:
+        return []
+    assert project.previous_raw is not None
+    if project.previous_spans is not None:
+        view = memoryview(project.previous_raw)
+        starts, ends = project.previous_spans
+        return list(map(view.__getitem__, map(slice, map(starts.__getitem__, positions),
+                                              map(ends.__getitem__, positions))))
+    located = locate_observations(project.previous_raw)
+    heads: list[Any] = []
+    for index in positions:
+        raw = bytes(located[index])
+        head = merged_head(raw, project.previous_fields[index])
+        if head is None:
+            obs = orjson.loads(raw)
+            head = observation_head({k: v for k, v in obs.items() if k not in MERGE_FIELDS})
+        heads.append(head)
+    return heads
 
 
 def _record_processed(project: _Project, now_millis: int, plan: ProjectPlan, cap: int,
@@ -582,14 +687,73 @@ def _generate_profiles(repo: Path, options: MergeOptions, projects: list[_Projec
         report.changed_paths.extend(run.written)
 
 
+def _stage_output(repo: Path, path: Path, output: _Output, project: _Project, dry_run: bool,
+                  staged: list[StagedWrite]) -> tuple[bool, bool]:
+    """Write the new latest.json beside the old one, chunk by chunk (a thread writes, hashes and
+    flushes while the next chunk is joined), then its index. Returns whether each changed;
+    an unchanged file is dropped, and the index of an unchanged file stays unless it was not
+    trusted."""
+    hasher = digester()
+    writer = None if dry_run else _stage(repo, path, hasher)
+    try:
+        for chunk in document_chunks(output.pieces):
+            if writer is None:
+                hasher.update(chunk)
+            else:
+                writer.write(chunk)
+        if writer is not None:
+            writer.drain()
+    except OSError as error:
+        assert writer is not None
+        writer.discard()
+        raise _write_error(repo, path, error) from None
+    digest = digest_of(hasher)
+    changed = digest != project.previous_digest
+    index_changed = changed or project.previous_spans is None
+    if writer is not None:
+        if changed:
+            staged.append(writer)
+        else:
+            writer.discard()
+        if index_changed:  # renamed after its latest.json: a crash between leaves it stale, and known so
+            output.index.digest = digest
+            index_writer = _stage(repo, path.parent / INDEX_NAME)
+            index_writer.write(encode_index(output.index))
+            staged.append(index_writer)
+    return changed, index_changed
+
+
+def _commit(repo: Path, staged: list[StagedWrite], while_flushing: Callable[[], object] | None) -> None:
+    """Rename every staged file over its target, in staging order, once it is on disk."""
+    if while_flushing is not None and staged:
+        while_flushing()
+    while staged:
+        write = staged.pop(0)
+        try:
+            write.commit()
+        except OSError as error:
+            raise _write_error(repo, write.path, error) from None
+
+
+def _stage(repo: Path, path: Path, hasher: Any = None) -> StagedWrite:
+    try:
+        return StagedWrite(path, hasher)
+    except OSError as error:
+        raise _write_error(repo, path, error) from None
+
+
+def _write_error(repo: Path, path: Path, error: OSError) -> RepoError:
+    return RepoError(
+        f"cannot write {_rel(repo, path)} ({error.strerror}); the state was not updated, "
+        "so fix the path or permissions and run again"
+    )
+
+
 def _write(repo: Path, path: Path, data: bytes) -> None:
     try:
         atomic_write_bytes(path, data)
     except OSError as error:
-        raise RepoError(
-            f"cannot write {_rel(repo, path)} ({error.strerror}); the state was not updated, "
-            "so fix the path or permissions and run again"
-        ) from None
+        raise _write_error(repo, path, error) from None
 
 
 def _differs(path: Path, data: bytes) -> bool:

@@ -8,7 +8,9 @@ envelope and the state are dataclasses, parsed and dumped here and nowhere else.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, chain, repeat
 from typing import Annotated, Any
 
 import msgspec
@@ -284,8 +286,15 @@ def build_envelope(
     }
 
 
-# The tail our writer gives every merged observation (orjson, 2-space indent, nesting level 2).
+# How dump_document lays out a merged file: each observation at nesting level 2 of the
+# document, our fields last. An incremental merge rewrites every score of a large merged set,
+# and re-serializing tens of thousands of unchanged observations would cost more than the rest
+# of the run, so a document is assembled from per-observation *heads* (everything up to our
+# fields, reused byte for byte from last time) and *tails* (score, keep, contributors).
 _SCORE_FIELD = b'\n      "score": '
+_FIRST_ITEM = b"[\n    "
+_NEXT_ITEM = b",\n    "
+_LAST_ITEM = b"\n  ]"
 
 
 def merge_tail_parts(keep: bool, contributors: list[str]) -> bytes:
@@ -299,27 +308,69 @@ def merge_tail_parts(keep: bool, contributors: list[str]) -> bytes:
                      b"\n    }"))
 
 
-def restamp_merged_observation(raw: bytes, old: tuple[Any, Any, Any], score: float, keep: bool,
-                               contributors: list[str]) -> bytes | None:
-    """Give an observation we wrote last time its new score, keep flag and contributors.
+def merge_tail(score: float, keep: bool, contributors: list[str]) -> bytes:
+    """An observation's tail: our three fields and its closing brace."""
+    return b"".join((_SCORE_FIELD, orjson.dumps(score), merge_tail_parts(keep, contributors)))
 
-    An incremental merge rewrites every score of a large merged set; re-serializing tens of
-    thousands of unchanged observations costs more than the rest of the run, so the bytes we
-    wrote last time are reused with a new tail. ``old`` is the (score, keep, contributors)
-    the file holds for it. Returns None unless ``raw`` ends exactly in the tail our writer
-    made of ``old`` (another writer, a hand edit): the caller then re-serializes the dict.
+
+def observation_head(obs: Observation) -> bytes:
+    """A fresh observation's head (``obs`` holds none of our fields), nested as in a document."""
+    body = orjson.dumps(obs, option=orjson.OPT_INDENT_2)
+    if body == b"{}":
+        return b"{"
+    # JSON strings hold no raw newline, so every newline starts a line to indent one level deeper
+    return body[:-2].replace(b"\n", b"\n    ") + b","
+
+
+def merged_head(raw: bytes, old: tuple[Any, Any, Any]) -> bytes | None:
+    """The head of an observation we wrote last time, whose (score, keep, contributors) are ``old``.
+
+    Returns None unless ``raw`` ends exactly in the tail our writer made of ``old`` (another
+    writer, a hand edit): the caller then re-serializes the parsed observation.
     """
     old_score, old_keep, old_contributors = old
     if type(old_score) is not float or type(old_keep) is not bool or old_contributors is None:
         return None
-    rest = merge_tail_parts(keep, contributors)
-    old_rest = rest if (old_keep, old_contributors) == (keep, contributors) else merge_tail_parts(
-        old_keep, old_contributors)
-    old_tail = _SCORE_FIELD + orjson.dumps(old_score) + old_rest
+    old_tail = merge_tail(old_score, old_keep, old_contributors)
     cut = len(raw) - len(old_tail)
     if cut < 1 or raw[cut - 1] not in b",{" or not raw.endswith(old_tail):
         return None
-    return b"".join((raw[:cut], _SCORE_FIELD, orjson.dumps(score), rest))
+    return raw[:cut]
+
+
+def document_frame(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """``dump_document(document)`` split where its observations array goes."""
+    marked = dump_document({**document, "observations": orjson.Fragment(b"@")})
+    before, _, after = marked.rpartition(b"@")  # nothing after the array can hold an "@"
+    return before, after
+
+
+def lay_out_document(frame: tuple[bytes, bytes], heads: list[Any], scores: list[float],
+                     parts: list[bytes]) -> tuple[list[Any], list[int], list[int]]:
+    """The pieces whose concatenation is the document (``frame`` around the observations: each
+    a head, its score, then ``parts``, the rest of its tail from ``merge_tail_parts``), with
+    where each observation starts and where its head ends. Heads may be memoryviews into last
+    time's file. Every step is a C-level pass over a whole column: nothing is built per
+    observation, and nothing is copied."""
+    before, after = frame
+    if not heads:
+        return [before, b"[]", after], [], []
+    count = len(heads)
+    # one orjson call for every score: the same bytes as one call per score, in a tenth of the time
+    dumped = orjson.dumps(scores)[1:-1].split(b",")
+    pieces: list[Any] = [before, _FIRST_ITEM]
+    pieces += chain.from_iterable(zip(heads, repeat(_SCORE_FIELD, count), dumped, parts,
+                                      repeat(_NEXT_ITEM, count), strict=True))
+    pieces[-1] = _LAST_ITEM
+    pieces.append(after)
+    ends = list(accumulate(map(len, pieces)))  # pieces[2 + 5k] is the head of observation k
+    return pieces, ends[1:1 + 5 * count:5], ends[2:2 + 5 * count:5]
+
+
+def document_chunks(pieces: list[Any], per_chunk: int = 20_000) -> Iterator[bytes]:
+    """The document's bytes in runs of a few megabytes, to write while the next is joined."""
+    for start in range(0, len(pieces), per_chunk):
+        yield b"".join(pieces[start:start + per_chunk])
 
 
 def dump_document(doc: Any) -> bytes:

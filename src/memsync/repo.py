@@ -7,6 +7,7 @@ plain data ``memsync.merge`` works on, and never follows a symlink.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import multiprocessing
 import os
 import stat
@@ -145,6 +146,18 @@ def read_bytes_nofollow(path: str, max_bytes: int | None = None) -> bytes:
                     "split the export or raise --max-file-size"
                 )
         return handle.read()
+
+
+def map_nofollow(path: str) -> mmap.mmap | bytes:
+    """A read-only map of a file, refusing symlinks like ``read_bytes_nofollow``: a large file
+    is then read straight from the page cache, and only where it is used."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if os.fstat(fd).st_size == 0:
+            return b""  # an empty file cannot be mapped
+        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
 
 
 def _megabytes(size: int) -> str:

@@ -42,7 +42,7 @@ def test_column_scores_equal_the_scalar_formula(strategy):
 def test_plan_reports_added_keys_against_the_previous_set():
     table = table_of_two_devs()
     settings = MergeSettings(cap=2, weights=STRATEGY_WEIGHTS["passive"], strategy="passive", now_millis=NOW)
-    plan = plan_project(table, {("p", "old", NOW - 90 * DAY)}, 2, settings)
+    plan = plan_project(table, 1, 2, settings)  # row 0 is the previous merged set
     # "a" is shared by both developers and newest: it leads; "c" (future date = today) follows
     assert plan.survivors == [("s", "a", NOW - 3 * DAY), ("s", "c", NOW + DAY)]
     assert plan.added == sorted(plan.survivors)

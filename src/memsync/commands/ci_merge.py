@@ -61,7 +61,7 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
     """
     from memsync.merge_job import MergeOptions, run_merge
     from memsync.publish import publish
-    from memsync.report import render_report
+    from memsync.report import render_report, template_environment
 
     defaults = STRATEGY_WEIGHTS[strategy]
     weights = None
@@ -77,6 +77,8 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
         dry_run=dry_run, now=now, keep_tags=tuple(keep_tags), strategy=strategy, weights=weights,
         secrets=secrets, strict=strict, profiles=profiles, anonymize=anonymize,
         max_file_bytes=int(max_file_mb * 1024 * 1024), workers=workers,
+        while_flushing=(lambda: template_environment().get_template("merge_report.txt.j2"))
+        if output_format == "text" else None,
     )
     publishing = publish_options_from_flags(**publish_flags)
     if dry_run and publishing.mode != "none":

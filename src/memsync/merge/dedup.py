@@ -7,6 +7,7 @@ key: a cold merge of a million observations inserts most keys with a few C-level
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import compress, repeat
 
 from memsync.merge.ingest import FileRecords
@@ -33,8 +34,9 @@ class CandidateTable:
         self.index: list[int] = []  # winning copy: its position in that file's observations array
         self.access: list[int] = []  # summed over copies (hook strategy)
         self.keep: set[int] = set()  # a keep tag on any copy protects the key
-        # rows whose contributors are not just {dev[row]}: several developers, or a previous merge
-        self.devs: dict[int, set[str]] = {}
+        # rows whose contributors are not just {dev[row]}: several developers, or a previous
+        # merge (a sorted tuple, shared by every row with the same names, copied on first change)
+        self.devs: dict[int, set[str] | tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.dev)
@@ -83,7 +85,15 @@ class CandidateTable:
         self.rank.extend(repeat(PREVIOUS_RANK, count))
         self.index.extend(records.indexes if records.indexes is not None else range(count))
         self.access.extend(records.access if records.access is not None else repeat(0, count))
-        self.devs.update(zip(range(count), map(set, records.contributors or repeat([], count)), strict=False))
+        shared: dict[int, tuple[str, ...]] = {}  # by id of the list: an index hands out one per distinct set
+
+        def names(listed: list[str]) -> tuple[str, ...]:
+            found = shared.get(id(listed))
+            if found is None:
+                found = shared[id(listed)] = tuple(sorted(set(listed) - {""}))
+            return found
+
+        self.devs.update(zip(range(count), map(names, records.contributors or repeat([], count)), strict=False))
         self.keep.update(records.kept)
 
     def _add_copy(self, row: int, dev: str, type_weight: float, export: int, rank: int, index: int,
@@ -92,6 +102,9 @@ class CandidateTable:
         if devs is None:
             if dev != self.dev[row]:
                 self.devs[row] = {self.dev[row], dev}
+        elif type(devs) is tuple:
+            if dev not in devs:
+                self.devs[row] = {*devs, dev}
         else:
             devs.add(dev)
         if keep:
@@ -113,6 +126,16 @@ class CandidateTable:
         devs = self.devs.get(row)
         return 1 if devs is None else len(devs)
 
-    def contributors(self, row: int) -> list[str]:
+    def contributors_of(self, rows: list[int]) -> list[tuple[str, ...]]:
+        """``contributors`` of many rows, as tuples (a previous merge's are shared, not copied)."""
+        found = list(map(self.devs.get, rows))
+        dev = self.dev
+        return [names if type(names) is tuple else (dev[row],) if names is None else tuple(sorted(names))
+                for names, row in zip(found, rows, strict=True)]
+
+    def contributors(self, row: int) -> Sequence[str]:
+        """Sorted developer names (do not mutate: a previous merge's tuple is shared)."""
         devs = self.devs.get(row)
-        return [self.dev[row]] if devs is None else sorted(name for name in devs if name)
+        if devs is None:
+            return (self.dev[row],)
+        return devs if type(devs) is tuple else sorted(devs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Set
 from dataclasses import dataclass
+from itertools import compress, filterfalse, islice, repeat
+from operator import eq, ge, not_
 
 from memsync.model import CompositeKey
 
@@ -22,19 +24,37 @@ def select_survivors(keys: list[CompositeKey], scores: list[float], keep: Set[in
     input order: equal scores rank by key."""
     kept = sorted(keep, key=keys.__getitem__)
     room = max(cap - len(kept), 0)
+    count = len(keys)
     if room == 0:
-        chosen: list[int] = []
-    elif len(keys) - len(kept) <= room:
-        chosen = [i for i in range(len(keys)) if i not in keep]
+        ranked: list[int] = []
+    elif count - len(kept) <= room:
+        ranked = rank_rows(list(filterfalse(keep.__contains__, range(count))), scores, keys)
     else:
         # the smallest score that can still make it, found on bare floats (C-speed comparisons);
-        # only the few rows at or above it are ranked with their keys
-        floor = heapq.nlargest(room + len(kept), scores)[-1]
-        contenders = [i for i, score in enumerate(scores) if score >= floor and i not in keep]
-        chosen = sorted(contenders, key=lambda i: (-scores[i], keys[i]))[:room]
-    ranked = sorted(chosen, key=lambda i: (-scores[i], keys[i]))
+        # only the rows at or above it are ranked
+        place = room + len(kept)
+        floor = heapq.nlargest(place, scores)[-1] if place < count // 8 else sorted(scores, reverse=True)[place - 1]
+        contenders = filterfalse(keep.__contains__, compress(range(count), map(ge, scores, repeat(floor))))
+        ranked = rank_rows(list(contenders), scores, keys)[:room]
     rows = kept + ranked
     taken = set(rows)
-    evicted = [key for i, key in enumerate(keys) if i not in taken]
-    return Selection(survivors=[keys[i] for i in rows], survivor_rows=rows, evicted=evicted,
+    evicted = list(compress(keys, map(not_, map(taken.__contains__, range(count)))))
+    return Selection(survivors=list(map(keys.__getitem__, rows)), survivor_rows=rows, evicted=evicted,
                      keep_count=len(kept))
+
+
+def rank_rows(rows: list[int], scores: list[float], keys: list[CompositeKey]) -> list[int]:
+    """``rows`` by score, best first, equal scores by key. Sorting on the bare floats runs in C;
+    only the (rare) runs of equal scores are then put in key order."""
+    order = sorted(rows, key=scores.__getitem__, reverse=True)
+    ordered = list(map(scores.__getitem__, order))
+    ties = list(compress(range(len(order) - 1), map(eq, ordered, islice(ordered, 1, None))))
+    position = 0
+    while position < len(ties):
+        first = last = ties[position]
+        while position + 1 < len(ties) and ties[position + 1] == last + 1:
+            position += 1
+            last += 1
+        order[first:last + 2] = sorted(order[first:last + 2], key=keys.__getitem__)
+        position += 1
+    return order

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
+from itertools import compress, repeat
 from math import log1p
+from operator import add, ge, mul, ne, sub, truediv
 
 from memsync.merge.dedup import CandidateTable
 from memsync.merge.evict import select_survivors
@@ -32,18 +33,19 @@ class ProjectPlan:
 
 def plan_project(
     table: CandidateTable,
-    previous: Collection[CompositeKey],
+    previous_rows: int,
     total_devs: int,
     settings: MergeSettings,
 ) -> ProjectPlan:
+    """``previous_rows``: how many of the table's first rows are the previous merged set."""
     keys = table.keys()
     scores = score_rows(table, total_devs, settings)
     selection = select_survivors(keys, scores, table.keep, settings.cap)
-    added = sorted(key for key in selection.survivors if key not in previous)
+    added = sorted(compress(selection.survivors, map(ge, selection.survivor_rows, repeat(previous_rows))))
     return ProjectPlan(
         survivors=selection.survivors,
         survivor_rows=selection.survivor_rows,
-        scores=[scores[row] for row in selection.survivor_rows],
+        scores=list(map(scores.__getitem__, selection.survivor_rows)),
         evicted=selection.evicted,
         added=added,
         keep_count=selection.keep_count,
@@ -52,24 +54,31 @@ def plan_project(
 
 def score_rows(table: CandidateTable, total_devs: int, settings: MergeSettings) -> list[float]:
     """``scoring.score`` for every row at once: the common part column-wise, the third term
-    row by row only where it differs (several contributors, or access counts)."""
+    row by row only where it differs (several contributors, or access counts).
+
+    Each column is one chain of C-level ``map`` passes, in exactly the order of operations of
+    ``type + recency + third`` in ``scoring.score`` (the bytes of every score depend on it):
+    a function call per row was a third of a cold merge's planning."""
     weights = settings.weights
-    now = settings.now_millis
     hook = settings.strategy == "hook"
     # diffusion of a key only one developer has: most keys; the others are corrected below
     lone = weights.third / total_devs if total_devs > 0 and not hook else 0.0
-    # recency_weight inlined: a function call per row is a third of a cold merge's planning
-    w_type, w_recency, scale = weights.type, weights.recency, MILLIS_PER_DAY * RECENCY_HALF_DAYS
-    scores = [
-        w_type * type_weight + w_recency / (1.0 + log1p((now - created if now > created else 0) / scale)) + lone
-        for created, type_weight in zip(table.created, table.type_weight, strict=True)
-    ]
+    now, created = settings.now_millis, table.created
+    ages = map(sub, repeat(now), created)
+    if created and max(created) > now:  # a clock ahead of "now" somewhere: those ages count as 0
+        ages = map(max, ages, repeat(0))
+    recency = map(truediv, repeat(weights.recency),
+                  map(add, repeat(1.0), map(log1p, map(truediv, ages, repeat(MILLIS_PER_DAY * RECENCY_HALF_DAYS)))))
+    typed = map(add, map(mul, repeat(weights.type), table.type_weight), recency)
+    scores = list(map(add, typed, repeat(lone)))
     if hook:
         top = max(table.access, default=0)
         if top > 0:
-            third = weights.third / top
-            scores = [s + third * accesses for s, accesses in zip(scores, table.access, strict=True)]
+            scores = list(map(add, scores, map(mul, repeat(weights.third / top), table.access)))
     elif total_devs > 0:
-        for row, devs in table.devs.items():
-            scores[row] += weights.third * (len(devs) - 1) / total_devs
+        counts = list(map(len, table.devs.values()))
+        several = list(map(ne, counts, repeat(1)))  # one developer: the lone share is already in
+        extra = {count: weights.third * (count - 1) / total_devs for count in set(counts)}
+        for row, count in zip(compress(table.devs, several), compress(counts, several), strict=True):
+            scores[row] += extra[count]
     return scores

@@ -22,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 # --- placeholder and variety checks ----------------------------------------------------------
 
@@ -100,7 +101,7 @@ class Rule:
     id: str
     description: str
     anchor: str  # hyperscan-and-re compatible; see the module docstring for its constraints
-    pattern: re.Pattern[str]  # exact format with boundaries; group "body" = the random part
+    pattern: LazyPattern  # exact format with boundaries; group "body" = the random part
     min_distinct: int | None = None
     placeholder_check: bool = True  # off for key blocks, whose bodies have long "AAAA" runs
     checksum: Callable[[str], bool] | None = None
@@ -128,8 +129,24 @@ class Rule:
             yield m.start(), m.end(), verified
 
 
-def _rx(source: str) -> re.Pattern[str]:
-    return re.compile(source, re.ASCII)
+class LazyPattern:
+    """A regex compiled on first use. Only rules whose anchor hits ever run their pattern, and
+    compiling all of them up front was most of the cost of a merge with little new input."""
+
+    __slots__ = ("pattern", "_compiled")
+
+    def __init__(self, source: str) -> None:
+        self.pattern = source
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:  # finditer, search, groupindex, ...
+        if self._compiled is None:
+            self._compiled = re.compile(self.pattern, re.ASCII)
+        return getattr(self._compiled, name)
+
+
+def _rx(source: str) -> LazyPattern:
+    return LazyPattern(source)
 
 
 # Boundaries: a token may not be glued to more token characters on either side.

@@ -1,0 +1,149 @@
+"""The index beside a merged file: what an incremental merge needs of latest.json, unparsed.
+
+``merged/<project>/.latest-index.msgpack`` is written in the same run as the latest.json it
+describes. Per observation, in file order, it holds the composite key, the type's weight,
+the keep flag, the contributors, the access count and where the observation's head lies in
+the file. An incremental merge that can trust it neither parses nor rescans the previous
+merged set: it reuses the heads and writes new tails.
+
+It is trusted only while latest.json's digest is the one it records, the keep tags it was
+made with cover the current ones, and its secret rules are the current ones; otherwise the
+merge parses latest.json as before and writes a fresh index. It is a cache: deleting it
+costs one slower merge, never data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import xxhash
+
+from memsync.merge.ingest import FileRecords
+
+INDEX_NAME = ".latest-index.msgpack"
+INDEX_FORMAT = 1  # bump whenever what a field means changes (type weights included)
+
+
+class MergedIndex(msgspec.Struct, array_like=True, gc=False):
+    format: int
+    digest: str  # file_digest of the latest.json described
+    exported_at_millis: int
+    keep_tags: list[str]  # the tags every keep flag below was computed with
+    secret_rules: str  # fingerprint of the rules every observation was scanned with; "" unscanned
+    sessions: list[str]
+    titles: list[str]
+    created: list[int]  # milliseconds
+    type_weights: list[float]
+    kept: list[int]  # positions with keep: true
+    access: list[int]  # each observation's own access_count (0 when absent)
+    contributor_sets: list[list[str]]  # the distinct contributor lists; observations point in
+    contributor_ids: list[int]
+    starts: list[int]  # byte offset of each observation's "{"
+    head_ends: list[int]  # byte offset where its tail ("score" onwards) begins
+
+
+_decode = msgspec.msgpack.Decoder(MergedIndex).decode
+_encode = msgspec.msgpack.Encoder().encode
+
+
+DIGEST_PREFIX = "xxh3-128:"
+
+
+def file_digest(data: Any) -> str:
+    """Fingerprint of a merged file (bytes or any buffer). It detects edits, not attackers:
+    whoever can push a forged latest.json can push any content anyway."""
+    return DIGEST_PREFIX + xxhash.xxh3_128_hexdigest(data)
+
+
+def digester() -> Any:
+    """A streaming ``file_digest``: ``update`` it chunk by chunk, then ``digest_of`` it."""
+    return xxhash.xxh3_128()
+
+
+def digest_of(hasher: Any) -> str:
+    return DIGEST_PREFIX + hasher.hexdigest()
+
+
+def encode_index(index: MergedIndex) -> bytes:
+    return _encode(index)
+
+
+def decode_index(raw: bytes) -> MergedIndex | None:
+    """The index, or None when it is unreadable, of another format or inconsistent."""
+    try:
+        index = _decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    count = len(index.sessions)
+    columns = (index.titles, index.created, index.type_weights, index.access, index.contributor_ids,
+               index.starts, index.head_ends)
+    if index.format != INDEX_FORMAT or any(len(column) != count for column in columns):
+        return None
+    sets = len(index.contributor_sets)
+    if any(not 0 <= i < sets for i in index.contributor_ids) or any(not 0 <= k < count for k in index.kept):
+        return None
+    return index
+
+
+def covers(index: MergedIndex, *, keep_tags: tuple[str, ...], secret_rules: str) -> bool:
+    """Whether the index answers for this run's settings (its digest is checked apart).
+
+    Keep flags are sticky (a kept observation stays kept), so tags already looked for need no
+    new look; tags the index was not made with do. ``secret_rules`` is "" when scanning is off.
+    """
+    return (set(keep_tags) <= set(index.keep_tags)
+            and (not secret_rules or index.secret_rules == secret_rules))
+
+
+def index_records(index: MergedIndex) -> FileRecords:
+    """The previous merged set as the records the candidate table takes."""
+    sets = index.contributor_sets
+    return FileRecords(
+        exported_at_millis=index.exported_at_millis,
+        observation_count=len(index.sessions),
+        sessions=index.sessions,
+        titles=index.titles,
+        created=index.created,
+        type_weights=index.type_weights,
+        kept=index.kept,
+        access=index.access,
+        contributors=[sets[i] for i in index.contributor_ids],
+    )
+
+
+def build_index(
+    *,
+    digest: str,
+    exported_at_millis: int,
+    keep_tags: tuple[str, ...],
+    secret_rules: str,
+    keys: list[tuple[str, str, int]],
+    type_weights: list[float],
+    kept: list[int],
+    access: list[int],
+    contributors: list[tuple[str, ...]],
+    starts: list[int],
+    head_ends: list[int],
+) -> MergedIndex:
+    distinct = dict.fromkeys(contributors)
+    for number, names in enumerate(distinct):
+        distinct[names] = number
+    sessions, titles, created = (list(column) for column in zip(*keys, strict=True)) if keys else ([], [], [])
+    return MergedIndex(
+        format=INDEX_FORMAT,
+        digest=digest,
+        exported_at_millis=exported_at_millis,
+        keep_tags=sorted(set(keep_tags)),
+        secret_rules=secret_rules,
+        sessions=sessions,
+        titles=titles,
+        created=created,
+        type_weights=type_weights,
+        kept=kept,
+        access=access,
+        contributor_sets=[list(names) for names in distinct],
+        contributor_ids=list(map(distinct.__getitem__, contributors)),
+        starts=starts,
+        head_ends=head_ends,
+    )
