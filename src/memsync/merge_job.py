@@ -116,6 +116,7 @@ class ProjectReport:
     added_titles: list[str] = field(default_factory=list)
     evicted_titles: list[str] = field(default_factory=list)
     changed: bool = False
+    previous_from: str | None = None  # how the previous merged set was read: "index", "parsed"
     # complete lists for callers and tests; the JSON report carries counts and a few titles
     added_keys: list[CompositeKey] = field(default_factory=list, repr=False)
     evicted_keys: list[CompositeKey] = field(default_factory=list, repr=False)
@@ -133,6 +134,7 @@ class ProjectReport:
             "secretFindings": self.secret_findings,
             "addedTitles": self.added_titles,
             "evictedTitles": self.evicted_titles,
+            "previousFrom": self.previous_from,
         }
 
 
@@ -616,6 +618,7 @@ def _project_report(project: _Project, plan: ProjectPlan) -> ProjectReport:
         evicted_keys=plan.evicted,
         added_titles=[_truncate(key[1]) for key in plan.added[:REPORT_TITLE_LIMIT]],
         evicted_titles=[_truncate(key[1]) for key in heapq.nsmallest(REPORT_TITLE_LIMIT, plan.evicted)],
+        previous_from=None if project.previous_raw is None else "index" if project.previous_spans else "parsed",
     )
 
 
