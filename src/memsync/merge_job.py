@@ -12,7 +12,8 @@ import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import chain, compress, repeat
+from operator import ne, not_
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -395,8 +396,8 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
         project.previous_raw = raw
         project.previous_access = _by_position(records.access or [], records.indexes, records.observation_count)
         project.previous_export_millis = records.exported_at_millis
-        for names in {id(names): names for names in records.contributors or ()}.values():
-            project.devs.update(names)
+        contributors = records.contributors or []
+        project.devs.update(chain.from_iterable(set(contributors)))
         return
     # Merging over an unreadable merged file would silently drop what it held.
     report.failures.append(
@@ -514,11 +515,15 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
     """Each merged file and its index. Only the winning copies of new observations are read
     again (the table holds no bodies); previous ones keep their bytes and get a new tail."""
     wanted: dict[tuple[str, int], list[int]] = defaultdict(list)
+    columns: dict[str, tuple[list[int], list[int], list[bool]]] = {}  # survivors' rank, index, is new
     for name, plan in plans.items():
         table = projects[name].table
-        for row in plan.survivor_rows:
-            if table.rank[row] != PREVIOUS_RANK:
-                wanted[(name, table.rank[row])].append(table.index[row])
+        ranks = list(map(table.rank.__getitem__, plan.survivor_rows))
+        indexes = list(map(table.index.__getitem__, plan.survivor_rows))
+        is_new = list(map(ne, ranks, repeat(PREVIOUS_RANK)))
+        columns[name] = (ranks, indexes, is_new)
+        for rank, index in compress(zip(ranks, indexes, strict=True), is_new):
+            wanted[(name, rank)].append(index)
     job_keys = sorted(wanted)
     jobs = [(projects[name].files[rank].abs_path, sorted(wanted[(name, rank)]))
             for name, rank in job_keys]
@@ -533,22 +538,14 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
         project = projects[name]
         table = project.table
         rows = plan.survivor_rows
-        ranks = list(map(table.rank.__getitem__, rows))
-        indexes = list(map(table.index.__getitem__, rows))
-        positions = [index for rank, index in zip(ranks, indexes, strict=True) if rank == PREVIOUS_RANK]
-        previous_heads = iter(_previous_heads(project, positions))
-        previous_access = iter(map(project.previous_access.__getitem__, positions))
-        heads: list[Any] = []
-        access: list[int] = []
-        for rank, index in zip(ranks, indexes, strict=True):
-            if rank == PREVIOUS_RANK:
-                heads.append(next(previous_heads))
-                access.append(next(previous_access))
-            else:
-                obs = fetched[(name, rank, index)]
-                heads.append(observation_head({k: v for k, v in obs.items() if k not in MERGE_FIELDS}))
-                count = obs.get("access_count")
-                access.append(count if type(count) is int and count > 0 else 0)
+        ranks, indexes, is_new = columns[name]
+        positions = list(compress(indexes, map(not_, is_new)))
+        fresh = [fetched[(name, rank, index)]
+                 for rank, index in compress(zip(ranks, indexes, strict=True), is_new)]
+        slots = list(compress(range(len(is_new)), is_new))
+        heads = _interleave(_previous_heads(project, positions), list(map(_fresh_head, fresh)), slots)
+        access = _interleave(list(map(project.previous_access.__getitem__, positions)),
+                             list(map(_access_count, fresh)), slots)
         contributors = table.contributors_of(rows)
         kept = list(map(table.keep.__contains__, rows))
         # a tail's keep flag and contributors repeat across the set: serialize each pair once
@@ -569,6 +566,28 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
     return outputs
 
 
+def _interleave(previous: list[Any], new: list[Any], slots: list[int]) -> list[Any]:
+    """``previous`` with ``new[j]`` placed at output position ``slots[j]`` (ascending): a run
+    adds few observations to many, so whole slices of ``previous`` are copied at a time."""
+    merged: list[Any] = []
+    taken = 0
+    for placed, (slot, item) in enumerate(zip(slots, new, strict=True)):
+        merged += previous[taken:slot - placed]
+        merged.append(item)
+        taken = slot - placed
+    merged += previous[taken:]
+    return merged
+
+
+def _fresh_head(obs: Observation) -> bytes:
+    return observation_head({k: v for k, v in obs.items() if k not in MERGE_FIELDS})
+
+
+def _access_count(obs: Observation) -> int:
+    count = obs.get("access_count")
+    return count if type(count) is int and count > 0 else 0
+
+
 def _previous_heads(project: _Project, positions: list[int]) -> list[Any]:
     """Heads of the previous latest.json's observations at ``positions``: views into its bytes
     when the index was trusted, else located by parsing (and re-serialized if need be)."""
@@ -585,10 +604,7 @@ def _previous_heads(project: _Project, positions: list[int]) -> list[Any]:
     for index in positions:
         raw = bytes(located[index])
         head = merged_head(raw, project.previous_fields[index])
-        if head is None:
-            obs = orjson.loads(raw)
-            head = observation_head({k: v for k, v in obs.items() if k not in MERGE_FIELDS})
-        heads.append(head)
+        heads.append(head if head is not None else _fresh_head(orjson.loads(raw)))
     return heads
 
 

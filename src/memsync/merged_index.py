@@ -80,8 +80,10 @@ def decode_index(raw: bytes) -> MergedIndex | None:
                index.starts, index.head_ends)
     if index.format != INDEX_FORMAT or any(len(column) != count for column in columns):
         return None
-    sets = len(index.contributor_sets)
-    if any(not 0 <= i < sets for i in index.contributor_ids) or any(not 0 <= k < count for k in index.kept):
+    ids, kept = index.contributor_ids, index.kept
+    if ids and not 0 <= min(ids) <= max(ids) < len(index.contributor_sets):
+        return None
+    if kept and not 0 <= min(kept) <= max(kept) < count:
         return None
     return index
 
@@ -98,7 +100,7 @@ def covers(index: MergedIndex, *, keep_tags: tuple[str, ...], secret_rules: str)
 
 def index_records(index: MergedIndex) -> FileRecords:
     """The previous merged set as the records the candidate table takes."""
-    sets = index.contributor_sets
+    sets = [tuple(sorted(set(names) - {""})) for names in index.contributor_sets]
     return FileRecords(
         exported_at_millis=index.exported_at_millis,
         observation_count=len(index.sessions),
@@ -108,7 +110,7 @@ def index_records(index: MergedIndex) -> FileRecords:
         type_weights=index.type_weights,
         kept=index.kept,
         access=index.access,
-        contributors=[sets[i] for i in index.contributor_ids],
+        contributors=list(map(sets.__getitem__, index.contributor_ids)),
     )
 
 

@@ -53,7 +53,7 @@ def test_a_file_mixing_new_and_known_keys_keeps_rows_aligned():
 def test_previously_merged_copy_keeps_its_content_and_gains_contributors():
     table = CandidateTable()
     table.add_previous(FileRecords(1000, 5, sessions=[KEY[0]], titles=[KEY[1]], created=[KEY[2]],
-                                   type_weights=[1.0], indexes=[4], contributors=[["carol"]]))
+                                   type_weights=[1.0], indexes=[4], contributors=[("carol",)]))
     fold(table, "dave", 9_999_999_999_999, 0, weight=0.3)
     row = table.rows[KEY]
     assert table.rank[row] == -1 and table.type_weight[row] == 1.0

@@ -17,7 +17,7 @@ def records(export, rows, access=None):
 def table_of_two_devs() -> CandidateTable:
     table = CandidateTable()
     table.add_previous(FileRecords(NOW, 1, sessions=["p"], titles=["old"], created=[NOW - 90 * DAY],
-                                   type_weights=[0.7], contributors=[[]]))
+                                   type_weights=[0.7], contributors=[()]))
     table.add_file(records(NOW, [("s", "a", NOW - 3 * DAY, 1.0), ("s", "b", NOW - 400 * DAY, 0.3)],
                            access=[4, 0]), dev="alice", rank=0)
     table.add_file(records(NOW - 1, [("s", "a", NOW - 3 * DAY, 0.9), ("s", "c", NOW + DAY, 0.5)],

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress, repeat
+from operator import ne
+from typing import Any
 
 from memsync.merge.ingest import FileRecords
 from memsync.model import CompositeKey
@@ -85,15 +87,7 @@ class CandidateTable:
         self.rank.extend(repeat(PREVIOUS_RANK, count))
         self.index.extend(records.indexes if records.indexes is not None else range(count))
         self.access.extend(records.access if records.access is not None else repeat(0, count))
-        shared: dict[int, tuple[str, ...]] = {}  # by id of the list: an index hands out one per distinct set
-
-        def names(listed: list[str]) -> tuple[str, ...]:
-            found = shared.get(id(listed))
-            if found is None:
-                found = shared[id(listed)] = tuple(sorted(set(listed) - {""}))
-            return found
-
-        self.devs.update(zip(range(count), map(names, records.contributors or repeat([], count)), strict=False))
+        self.devs.update(zip(range(count), records.contributors or repeat((), count), strict=False))
         self.keep.update(records.kept)
 
     def _add_copy(self, row: int, dev: str, type_weight: float, export: int, rank: int, index: int,
@@ -128,10 +122,12 @@ class CandidateTable:
 
     def contributors_of(self, rows: list[int]) -> list[tuple[str, ...]]:
         """``contributors`` of many rows, as tuples (a previous merge's are shared, not copied)."""
-        found = list(map(self.devs.get, rows))
-        dev = self.dev
-        return [names if type(names) is tuple else (dev[row],) if names is None else tuple(sorted(names))
-                for names, row in zip(found, rows, strict=True)]
+        found: list[Any] = list(map(self.devs.get, rows))
+        # most rows hold a shared tuple already; only the others are looked at one by one
+        for position in compress(range(len(found)), map(ne, map(type, found), repeat(tuple))):
+            names = found[position]
+            found[position] = (self.dev[rows[position]],) if names is None else tuple(sorted(names))
+        return found
 
     def contributors(self, row: int) -> Sequence[str]:
         """Sorted developer names (do not mutate: a previous merge's tuple is shared)."""

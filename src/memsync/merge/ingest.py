@@ -60,7 +60,9 @@ class FileRecords:
     indexes: list[int] | None = None  # positions in the file's observations; None: position i is i
     kept: list[int] = field(default_factory=list)  # positions that carry a keep tag
     access: list[int] | None = None  # hook strategy only
-    contributors: list[list[str]] | None = None  # a previous merged file's, per position
+    # a previous merged file's contributors, per position: sorted tuples of distinct names
+    # (rows with the same names may share one tuple)
+    contributors: list[tuple[str, ...]] | None = None
     # a previous merged file's stored (score, keep, contributors), by index in the file
     merge_fields: list[tuple[Any, Any, Any]] | None = None
     secret_hits: list[SecretHit] = field(default_factory=list)
@@ -129,11 +131,20 @@ def ingest_merged(
     records = _typed_records(raw, doc, keep_tags, False, with_access)
     stored = [i for i, o in enumerate(doc.observations) if o.keep]
     records.kept = sorted(set(records.kept).union(stored))
-    records.contributors = [o.contributors or [] for o in doc.observations]
+    records.contributors = contributor_tuples([o.contributors or () for o in doc.observations])
     records.merge_fields = [(o.score, o.keep, o.contributors) for o in doc.observations]
     if scan_secrets:
         _withhold(records, _secret_hits(raw, None))
     return records
+
+
+def contributor_tuples(listed: list[Any]) -> list[tuple[str, ...]]:
+    """Contributor lists as the candidate table takes them: sorted distinct non-empty names, one
+    shared tuple per distinct list."""
+    distinct = dict.fromkeys(map(tuple, listed))
+    for names in distinct:
+        distinct[names] = tuple(sorted(set(names) - {""}))
+    return list(map(distinct.__getitem__, map(tuple, listed)))
 
 
 def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags: tuple[str, ...],
