@@ -265,7 +265,7 @@ def main() -> None:
               f"{row['floor_rss'] / 1e6:7.0f} MB RSS | ci-merge {row['merge']:6.2f} s "
               f"{row['merge_rss'] / 1e6:7.0f} MB RSS | time x{row['merge'] / row['floor']:.2f} of floor, "
               f"RSS x{row['merge_rss'] / row['bytes']:.2f} of input", flush=True)
-    for small, big in zip(rows, rows[1:]):
+    for small, big in zip(rows, rows[1:], strict=False):
         growth = big["merge"] / small["merge"]
         print(f"growth {small['total']:,} -> {big['total']:,} obs (x{big['total'] / small['total']:.0f} input): "
               f"time x{growth:.2f} (floor x{big['floor'] / small['floor']:.2f})")
