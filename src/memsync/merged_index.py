@@ -31,7 +31,8 @@ class MergedIndex(msgspec.Struct, array_like=True, gc=False):
     exported_at_millis: int
     keep_tags: list[str]  # the tags every keep flag below was computed with
     secret_rules: str  # fingerprint of the rules every observation was scanned with; "" unscanned
-    sessions: list[str]
+    session_names: list[str]  # distinct memory_session_ids (a session holds many observations)
+    session_ids: list[int]
     titles: list[str]
     created: list[int]  # milliseconds
     type_weights: list[float]
@@ -75,13 +76,15 @@ def decode_index(raw: bytes) -> MergedIndex | None:
         index = _decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    count = len(index.sessions)
+    count = len(index.session_ids)
     columns = (index.titles, index.created, index.type_weights, index.access, index.contributor_ids,
                index.starts, index.head_ends)
     if index.format != INDEX_FORMAT or any(len(column) != count for column in columns):
         return None
-    ids, kept = index.contributor_ids, index.kept
+    ids, kept, sessions = index.contributor_ids, index.kept, index.session_ids
     if ids and not 0 <= min(ids) <= max(ids) < len(index.contributor_sets):
+        return None
+    if sessions and not 0 <= min(sessions) <= max(sessions) < len(index.session_names):
         return None
     if kept and not 0 <= min(kept) <= max(kept) < count:
         return None
@@ -103,8 +106,8 @@ def index_records(index: MergedIndex) -> FileRecords:
     sets = [tuple(sorted(set(names) - {""})) for names in index.contributor_sets]
     return FileRecords(
         exported_at_millis=index.exported_at_millis,
-        observation_count=len(index.sessions),
-        sessions=index.sessions,
+        observation_count=len(index.session_ids),
+        sessions=list(map(index.session_names.__getitem__, index.session_ids)),
         titles=index.titles,
         created=index.created,
         type_weights=index.type_weights,
@@ -132,13 +135,17 @@ def build_index(
     for number, names in enumerate(distinct):
         distinct[names] = number
     sessions, titles, created = (list(column) for column in zip(*keys, strict=True)) if keys else ([], [], [])
+    names = dict.fromkeys(sessions)
+    for number, name in enumerate(names):
+        names[name] = number
     return MergedIndex(
         format=INDEX_FORMAT,
         digest=digest,
         exported_at_millis=exported_at_millis,
         keep_tags=sorted(set(keep_tags)),
         secret_rules=secret_rules,
-        sessions=sessions,
+        session_names=list(names),
+        session_ids=list(map(names.__getitem__, sessions)),
         titles=titles,
         created=created,
         type_weights=type_weights,

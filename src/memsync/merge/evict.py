@@ -27,13 +27,12 @@ def select_survivors(keys: list[CompositeKey], scores: list[float], keep: Set[in
     count = len(keys)
     if room == 0:
         ranked: list[int] = []
-    elif count - len(kept) <= room:
-        ranked = rank_rows(list(filterfalse(keep.__contains__, range(count))), scores, keys)
+    elif room + len(kept) >= count // 8:  # most rows stay: ranking them all is the cheapest
+        ranked = rank_rows(list(filterfalse(keep.__contains__, range(count))), scores, keys)[:room]
     else:
         # the smallest score that can still make it, found on bare floats (C-speed comparisons);
         # only the rows at or above it are ranked
-        place = room + len(kept)
-        floor = heapq.nlargest(place, scores)[-1] if place < count // 8 else sorted(scores, reverse=True)[place - 1]
+        floor = heapq.nlargest(room + len(kept), scores)[-1]
         contenders = filterfalse(keep.__contains__, compress(range(count), map(ge, scores, repeat(floor))))
         ranked = rank_rows(list(contenders), scores, keys)[:room]
     rows = kept + ranked
