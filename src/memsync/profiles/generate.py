@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import orjson
@@ -27,16 +26,14 @@ from memsync.allocation import bulk_allocation
 from memsync.atomic import write_if_changed
 from memsync.errors import MemSyncError, UsageError
 from memsync.model import (
-    CompositeKey,
     check_envelope,
     check_observation,
-    composite_key,
     decode_contribution_fields,
     dump_document,
     fields_match_path,
     to_millis,
 )
-from memsync.profiles import metrics
+from memsync.profiles import columns, metrics
 from memsync.repo import WorkerPool
 from memsync.safety.names import check_safe_name, is_safe_name
 
@@ -59,7 +56,7 @@ class ProjectInputs:
 
     project: str
     dev_summaries: dict[str, metrics.DevSummary]  # sorted by dev; observations deduplicated per dev
-    merged_keys: frozenset[CompositeKey]
+    merged_keys: frozenset[str]  # columns.key_token of each merged observation
     newest_export_millis: int | None  # newest exportedAt of a contribution or of the merged set
 
 
@@ -86,9 +83,9 @@ def load_project(
                                strict=True):
             if loaded is None:
                 continue
-            exported_at, rows, counts = loaded
-            # rows travel between processes as plain tuples: pickling named tuples costs 5x more
-            per_dev[dev] = dataclasses.replace(counts, facts=list(map(metrics.ObservationFacts._make, rows)))
+            exported_at, facts, counts = loaded
+            # the keys travel once, inside the packed facts; the set is rebuilt here
+            per_dev[dev] = dataclasses.replace(counts, facts=facts, keys=frozenset(facts.keys))
             newest = exported_at if newest is None else max(newest, exported_at)
     merged_keys, merged_at = _read_merged(repo / merged_dir / project / "latest.json")
     # The merge stamps latest.json with its "now", so this default reproduces what CI wrote.
@@ -103,26 +100,25 @@ def load_project(
 
 def _load_developer(
     job: tuple[str, str, str],
-) -> tuple[int, list[tuple[Any, ...]], metrics.DevSummary] | None:
-    """Worker: (newest exportedAt, one plain-tuple record per distinct observation, their
-    counts without the records) of one developer's readable files, or None. Parsed file by
-    file, so no narrative is kept."""
+) -> tuple[int, columns.PackedFacts, metrics.DevSummary] | None:
+    """Worker: (newest exportedAt, the packed facts of each distinct observation, their counts
+    without facts or keys) of one developer's readable files, or None. Parsed file by file, so
+    no narrative is kept."""
     path, project, dev = job
-    by_key: dict[CompositeKey, metrics.ObservationFacts] = {}
+    files: list[columns.ObservationColumns] = []
     newest: int | None = None
     for file in _contribution_files(Path(path)):
         loaded = _read_contribution(file, project=project, dev=dev)
         if loaded is None:
             continue
-        exported_at, records = loaded
-        for record in records:
-            by_key[record.key] = record  # files are in stamp order: the newest export wins
+        exported_at, rows = loaded
+        files.append(rows)  # files are in stamp order: the newest export wins
         newest = exported_at if newest is None else max(newest, exported_at)
-    if not by_key or newest is None:
+    if newest is None or not any(rows.tokens for rows in files):
         return None
-    summary = metrics.summarize(list(by_key.values()))
-    # the keys in summary.keys are the very tuples in the rows: pickled once, shared after
-    return newest, [tuple(record) for record in by_key.values()], dataclasses.replace(summary, facts=())
+    summary = columns.summarize_columns(columns.latest_rows(files))
+    assert isinstance(summary.facts, columns.PackedFacts)
+    return newest, summary.facts, dataclasses.replace(summary, facts=(), keys=frozenset())
 
 
 def _folder_bytes(path: str) -> int:
@@ -154,10 +150,8 @@ def _contribution_files(dev_dir: Path) -> list[Path]:
     ]
 
 
-def _read_contribution(
-    path: Path, *, project: str, dev: str
-) -> tuple[int, list[metrics.ObservationFacts]] | None:
-    """(exportedAt in ms, one record per observation) of a file the merge would accept, else None."""
+def _read_contribution(path: Path, *, project: str, dev: str) -> tuple[int, columns.ObservationColumns] | None:
+    """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return None
@@ -171,18 +165,16 @@ def _read_contribution(
     if doc is not None and fields_match_path(doc, project, dev):
         # Typed decoding validated every field in C; only the list fields remain to be read.
         exported_at = to_millis(doc.exportedAtEpoch)
-        facts, concepts, files, day = (metrics.ObservationFacts, metrics.concept_list,
-                                       metrics.file_list, metrics.day_number)
-        records = [
-            facts(
-                (obs.memory_session_id, obs.title or "", to_millis(obs.created_at_epoch)),
-                obs.type,
-                concepts(obs.concepts),
-                files(obs.files_read, obs.files_modified),
-                day(obs.created_at_epoch),
-            )
-            for obs in doc.observations
-        ]
+        observations = doc.observations
+        rows = columns.observation_columns(
+            [obs.memory_session_id for obs in observations],
+            [obs.title for obs in observations],
+            [obs.created_at_epoch for obs in observations],
+            [obs.type for obs in observations],
+            [obs.concepts for obs in observations],
+            [obs.files_read for obs in observations],
+            [obs.files_modified for obs in observations],
+        )
     else:
         # The decoder is stricter than the model's checks; they decide what the merge accepts.
         try:
@@ -192,13 +184,22 @@ def _read_contribution(
                 check_observation(obs, index)
         except (orjson.JSONDecodeError, MemSyncError):
             return None
-        records = [metrics.observation_facts(obs) for obs in loose["observations"]]
-    if len({record.key for record in records}) != len(records):
+        observations = loose["observations"]
+        rows = columns.observation_columns(
+            [obs["memory_session_id"] for obs in observations],
+            [obs.get("title") for obs in observations],
+            [obs["created_at_epoch"] for obs in observations],
+            [obs["type"] for obs in observations],
+            [obs.get("concepts") for obs in observations],
+            [obs.get("files_read") for obs in observations],
+            [obs.get("files_modified") for obs in observations],
+        )
+    if len(set(rows.tokens)) != len(rows.tokens):
         return None  # the merge quarantines a file that repeats a composite key
-    return exported_at, records
+    return exported_at, rows
 
 
-def _read_merged(path: Path) -> tuple[frozenset[CompositeKey], int | None]:
+def _read_merged(path: Path) -> tuple[frozenset[str], int | None]:
     """Keys of the merged set and its exportedAt (ms); a missing or broken file means nothing
     survived (yet)."""
     try:
@@ -218,7 +219,7 @@ def _read_merged(path: Path) -> tuple[frozenset[CompositeKey], int | None]:
             check_observation(obs, index)
         except MemSyncError:
             continue
-        keys.add(composite_key(obs))
+        keys.add(columns.key_token(obs["memory_session_id"], obs.get("title"), to_millis(obs["created_at_epoch"])))
     return frozenset(keys), exported_at
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -42,6 +43,8 @@ GAP_MIN_TEAM_COUNT = 2
 _DAY_MILLIS = 86_400_000
 _UNIX_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _MAX_ORDINAL = dt.date.max.toordinal()
+# The last UTC day number ``day_number`` accepts (9999-12-31); later ones are off the calendar.
+LAST_DAY = _MAX_ORDINAL - _UNIX_EPOCH_ORDINAL
 
 
 # --- rounding -----------------------------------------------------------------------------
@@ -92,15 +95,16 @@ def file_list(files_read: Any, files_modified: Any) -> tuple[str, ...]:
         # Hot path: two JSON arrays of strings, one pass in C (see _string_list).
         try:
             items = orjson.loads(read) + orjson.loads(modified)
-            return tuple(dict.fromkeys(filter(None, map(_normalize_path, filter(None, map(str.strip, items))))))
+            return tuple(dict.fromkeys(filter(None, map(normalize_path, filter(None, map(str.strip, items))))))
         except (orjson.JSONDecodeError, TypeError):
             pass
     paths = _string_list(files_read) + _string_list(files_modified)
-    return tuple(dict.fromkeys(filter(None, map(_normalize_path, paths))))
+    return tuple(dict.fromkeys(filter(None, map(normalize_path, paths))))
 
 
 @lru_cache(maxsize=1 << 16)
-def _normalize_path(path: str) -> str:
+def normalize_path(path: str) -> str:
+    """``.\\src\\a.py`` -> ``src/a.py``: one spelling per file whatever the exporter's OS."""
     normalized = path.replace("\\", "/")
     while normalized.startswith("./"):
         normalized = normalized[2:]
@@ -110,7 +114,7 @@ def _normalize_path(path: str) -> str:
 @lru_cache(maxsize=1 << 16)
 def directory_of(path: str) -> str:
     """``src/app/main.py`` -> ``src/app``; a bare file name lives in ``.``."""
-    head, sep, _ = _normalize_path(path).rpartition("/")
+    head, sep, _ = normalize_path(path).rpartition("/")
     if not sep:
         return "."
     return head or "/"
@@ -129,7 +133,7 @@ def day_number(epoch: Any) -> int | None:
     if type(epoch) is not int or epoch <= 0:
         return None
     day = to_millis(epoch) // _DAY_MILLIS
-    if _UNIX_EPOCH_ORDINAL + day > _MAX_ORDINAL:
+    if day > LAST_DAY:
         return None
     return day
 
@@ -183,6 +187,13 @@ class DevSummary:
     @property
     def total(self) -> int:
         return len(self.facts)
+
+    def facts_of(self, keys: AbstractSet[Hashable]) -> list[ObservationFacts]:
+        """The records of those of ``keys`` this developer has (packed facts unpack only these)."""
+        select = getattr(self.facts, "select", None)
+        if select is not None:
+            return select(keys)
+        return [facts for facts in self.facts if facts.key in keys]
 
 
 _KEY, _TYPE, _CONCEPTS, _FILES, _DAY = (itemgetter(index) for index in range(5))
@@ -238,7 +249,7 @@ def team_stats(summaries: Mapping[str, DevSummary]) -> TeamStats:
         counted_before = summary.keys & seen
         if counted_before:
             # Shared observations are few: take this developer's copies back out, found in C.
-            shared = [facts for facts in summary.facts if facts.key in counted_before]
+            shared = summary.facts_of(counted_before)
             type_counts.subtract(map(_TYPE, shared))
             concept_counts.subtract(chain.from_iterable(map(_CONCEPTS, shared)))
             day_counts.subtract(day for day in map(_DAY, shared) if day is not None)
