@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, compress, repeat
-from operator import floordiv
-from typing import Any, overload
+from itertools import accumulate, chain, repeat
+from operator import floordiv, le
+from typing import Any
 
-import orjson
+import msgspec
 
 from memsync.profiles import metrics
 
@@ -62,59 +62,74 @@ def to_millis_column(epochs: list[int]) -> list[int]:
 
 # --- list fields, a column at a time -------------------------------------------------------
 
-def _json_arrays(values: list[Any]) -> list[list[Any]] | None:
-    """Each value parsed as a JSON array, or None unless every value is a string holding one.
+# A JSON array of strings straight into a set: the per-observation dedup happens in C, during
+# decoding. msgspec and orjson (the plain path's parser) accept and read such arrays alike; any
+# value this refuses takes the plain path.
+_STRING_SET = msgspec.json.Decoder(set[str])
+_STRINGS = msgspec.json.Decoder(list[str])
 
-    Parsed one value at a time (in C): joining them into one array would let a value that is
-    not JSON on its own shift its neighbours' boundaries and still parse."""
+
+def _decode_each(decoder: msgspec.json.Decoder[Any], values: list[Any]) -> list[Any] | None:
+    """Each value decoded, or None unless every value is a string the decoder accepts."""
+    if None in values:
+        values = ["[]" if value is None else value for value in values]
     try:
-        parsed = list(map(orjson.loads, values))
-    except (orjson.JSONDecodeError, TypeError):
+        return list(map(decoder.decode, values))
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
         return None
-    return parsed if set(map(type, parsed)) <= {list} else None
 
 
-def _clean_items(lists: list[list[Any]]) -> list[str] | None:
-    """Every item of every list, when each is a non-empty string with nothing to strip."""
-    flat = list(chain.from_iterable(lists))
-    try:
-        if list(map(str.strip, flat)) != flat:  # str.strip refuses a non-string
-            return None
-    except TypeError:
-        return None
-    return None if "" in flat else flat
+def _all_clean(items: list[str]) -> bool:
+    """No item is empty or has anything to strip (the plain path would drop or merge it)."""
+    return "" not in items and list(map(str.strip, items)) == items
 
 
-def concept_lists(values: list[Any]) -> list[tuple[str, ...] | list[str]]:
-    """``metrics.concept_list`` of every value (tuples or lists with the same items, in order)."""
-    parsed = _json_arrays(values)
-    if parsed is not None and _clean_items(parsed) is not None:
-        if sum(map(len, parsed)) == sum(map(len, map(frozenset, parsed))):
-            return parsed  # type: ignore[return-value]
-        return list(map(tuple, map(dict.fromkeys, parsed)))
-    return list(map(metrics.concept_list, values))
+def _needs_normalizing(path: str) -> bool:
+    return "\\" in path or path.startswith("./")  # metrics.normalize_path would change it
 
 
-def file_sets(files_read: list[Any], files_modified: list[Any]) -> Iterable[Iterable[str]]:
-    """Per observation, the distinct files of ``metrics.file_list`` (in no particular order)."""
-    read = _json_arrays(["[]" if value is None else value for value in files_read] if None in files_read
-                        else files_read)
-    modified = _json_arrays(["[]" if value is None else value for value in files_modified]
-                            if None in files_modified else files_modified)
+def concept_counts(values: list[Any]) -> Counter[str]:
+    """Observations mentioning each concept: ``metrics.concept_list`` of every value, counted."""
+    parsed = _decode_each(_STRING_SET, values)
+    if parsed is not None:
+        counts = Counter(chain.from_iterable(parsed))
+        if _all_clean(list(counts)):
+            return counts
+    return Counter(chain.from_iterable(map(metrics.concept_list, values)))
+
+
+def path_counts(files_read: list[Any], files_modified: list[Any]) -> Counter[str]:
+    """Observations referencing each file: ``metrics.file_list`` of every row, counted."""
+    read = _decode_each(_STRING_SET, files_read)
+    modified = _decode_each(_STRINGS, files_modified) if read is not None else None
     if read is not None and modified is not None:
-        items = _clean_items(read + modified)
-        if items is not None and all(metrics.normalize_path(path) == path for path in set(items)):
-            return map(frozenset, map(list.__add__, read, modified))
-    return list(map(metrics.file_list, files_read, files_modified))
+        for _ in map(set.update, read, modified):  # each row's read set becomes its union
+            pass
+        counts = Counter(chain.from_iterable(read))
+        if _all_clean(list(counts)) and not any(map(_needs_normalizing, counts)):
+            return counts
+    return Counter(chain.from_iterable(map(metrics.file_list, files_read, files_modified)))
+
+
+def day_counts(millis: Iterable[int]) -> Counter[int]:
+    """Observations per UTC day number (``metrics.day_number``), days off the calendar left out."""
+    counts = Counter(map(floordiv, millis, repeat(_DAY_MILLIS)))
+    for day in [day for day in counts if day > metrics.LAST_DAY]:
+        del counts[day]
+    return counts
 
 
 # --- one developer --------------------------------------------------------------------------
+
+_FIELDS = ("tokens", "sessions", "types", "millis", "concepts", "files_read", "files_modified")
+
 
 @dataclass
 class ObservationColumns:
     """Observations of one developer's readable files, newest file last, a list per field."""
 
     tokens: list[str] = field(default_factory=list)   # key_token of each row
+    sessions: list[str] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
     millis: list[int] = field(default_factory=list)  # created_at_epoch in ms
     concepts: list[Any] = field(default_factory=list)
@@ -122,12 +137,25 @@ class ObservationColumns:
     files_modified: list[Any] = field(default_factory=list)
 
     def extend(self, other: ObservationColumns) -> None:
-        for name in ("tokens", "types", "millis", "concepts", "files_read", "files_modified"):
+        for name in _FIELDS:
             getattr(self, name).extend(getattr(other, name))
 
-    def take(self, rows: list[int]) -> ObservationColumns:
-        return ObservationColumns(*(list(map(column.__getitem__, rows)) for column in (
-            self.tokens, self.types, self.millis, self.concepts, self.files_read, self.files_modified)))
+    def take(self, rows: list[int], fields: Iterable[str] = _FIELDS) -> ObservationColumns:
+        """These rows, in this order (only ``fields`` filled)."""
+        return ObservationColumns(**{name: list(map(getattr(self, name).__getitem__, rows)) for name in fields})
+
+    def grouped_by_session(self) -> tuple[ObservationColumns, list[str], list[int]]:
+        """The key, type, day and concepts of each row, reordered so each session's rows are
+        together (sessions in order of first appearance, rows stable), with the sessions and how
+        many rows each has."""
+        first = {session: number for number, session in enumerate(dict.fromkeys(self.sessions))}
+        numbers = list(map(first.__getitem__, self.sessions))
+        counts = Counter(numbers)
+        sizes = [counts[number] for number in range(len(first))]
+        if all(map(le, numbers, numbers[1:])):
+            return self, list(first), sizes
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
+        return self.take(order, ("tokens", "types", "millis", "concepts")), list(first), sizes
 
 
 def observation_columns(
@@ -136,7 +164,7 @@ def observation_columns(
 ) -> ObservationColumns:
     """Columns of one file's (validated) observations."""
     millis = to_millis_column(epochs)
-    return ObservationColumns(key_tokens(sessions, titles, millis), types, millis, concepts, files_read,
+    return ObservationColumns(key_tokens(sessions, titles, millis), sessions, types, millis, concepts, files_read,
                               files_modified)
 
 
@@ -155,100 +183,84 @@ def latest_rows(files: Iterable[ObservationColumns]) -> ObservationColumns:
 
 
 def summarize_columns(rows: ObservationColumns) -> metrics.DevSummary:
-    """``metrics.summarize`` of deduplicated rows, with the facts packed (``PackedFacts``)."""
-    concepts = concept_lists(rows.concepts)
-    days = list(map(floordiv, rows.millis, repeat(_DAY_MILLIS)))
-    day_counts = Counter(days)
-    if days and max(days) > metrics.LAST_DAY:
-        for day in [day for day in day_counts if day > metrics.LAST_DAY]:
-            del day_counts[day]  # off the calendar: undated, as metrics.day_number says
-    path_counts = Counter(chain.from_iterable(file_sets(rows.files_read, rows.files_modified)))
-    directory_counts: Counter[str] = Counter()
-    for path, count in path_counts.items():
-        directory_counts[metrics.directory_of(path)] += count
+    """``metrics.summarize`` of deduplicated rows; the facts stay packed (``PackedFacts``)."""
+    paths = path_counts(rows.files_read, rows.files_modified)
+    directories: Counter[str] = Counter()
+    for path, count in paths.items():
+        directories[metrics.directory_of(path)] += count
+    counted = {
+        "type_counts": dict(Counter(rows.types)),
+        "concept_counts": dict(concept_counts(rows.concepts)),
+        "day_counts": dict(day_counts(rows.millis)),
+    }
+    grouped, sessions, sizes = rows.grouped_by_session()
     return metrics.DevSummary(
-        facts=PackedFacts.pack(rows.tokens, rows.types, concepts, days),
-        keys=frozenset(rows.tokens),
-        type_counts=dict(Counter(rows.types)),
-        concept_counts=dict(Counter(chain.from_iterable(concepts))),
-        day_counts=dict(day_counts),
-        directory_counts=dict(directory_counts),
-        distinct_files=len(path_counts),
-        file_references=sum(path_counts.values()),
+        facts=PackedFacts.pack(grouped, sessions, sizes),
+        keys=grouped.tokens,
+        **counted,
+        directory_counts=dict(directories),
+        distinct_files=len(paths),
+        file_references=sum(paths.values()),
     )
 
 
 # --- facts packed for the trip between processes -------------------------------------------
 
-def _vocabulary(values: Iterable[str]) -> tuple[list[str], dict[str, int]]:
-    index = {value: number for number, value in enumerate(dict.fromkeys(values))}
-    return list(index), index
+class PackedFacts:
+    """What the team totals need of a developer's observations (key, type, concepts, day) as a
+    few flat buffers: cheap to pickle, and only the rows asked for are ever read again."""
 
-
-class PackedFacts(Sequence[metrics.ObservationFacts]):
-    """A developer's ``ObservationFacts`` (files left out: the team totals never need them) as
-    arrays of numbers plus two vocabularies; cheap to pickle, unpacked only where asked."""
-
-    def __init__(self, keys: list[str], type_names: list[str], type_ids: bytes, concept_names: list[str],
-                 concept_ids: bytes, concept_lengths: bytes, days: bytes) -> None:
-        self.keys = keys
-        self._types = type_names, type_ids
-        self._concepts = concept_names, concept_ids, concept_lengths
-        self._days = days
+    def __init__(self, keys: list[str], sessions: list[str], session_sizes: bytes, type_names: list[str],
+                 type_ids: bytes, millis: bytes, concepts: str | list[Any], concept_ends: bytes) -> None:
+        self.keys = keys                      # key_token of each row; a session's rows are together
+        self._sessions = sessions
+        self._session_sizes = session_sizes
+        self._type_names = type_names
+        self._type_ids = type_ids
+        self._millis = millis
+        self._concepts = concepts          # the raw values, joined when they all are strings
+        self._concept_ends = concept_ends
 
     @classmethod
-    def pack(cls, keys: list[str], types: list[str], concepts: list[Sequence[str]], days: list[int]) -> PackedFacts:
-        type_names, type_index = _vocabulary(types)
-        concept_names, concept_index = _vocabulary(chain.from_iterable(concepts))
+    def pack(cls, rows: ObservationColumns, sessions: list[str], sizes: list[int]) -> PackedFacts:
+        type_index = {name: number for number, name in enumerate(dict.fromkeys(rows.types))}
+        values = rows.concepts
+        joined = all(map(str.__instancecheck__, values))
         return cls(
-            keys,
-            type_names, array("I", map(type_index.__getitem__, types)).tobytes(),
-            concept_names, array("I", map(concept_index.__getitem__, chain.from_iterable(concepts))).tobytes(),
-            array("I", map(len, concepts)).tobytes(),
-            array("q", days).tobytes(),
+            rows.tokens,
+            sessions,
+            array("I", sizes).tobytes(),
+            list(type_index),
+            array("I", map(type_index.__getitem__, rows.types)).tobytes(),
+            array("q", rows.millis).tobytes(),
+            "".join(values) if joined else values,
+            array("Q", accumulate(map(len, values))).tobytes() if joined else b"",
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return PackedFacts, (self.keys, *self._types, *self._concepts, self._days)
+        return PackedFacts, (self.keys, self._sessions, self._session_sizes, self._type_names, self._type_ids,
+                             self._millis, self._concepts, self._concept_ends)
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    @overload
-    def __getitem__(self, index: int) -> metrics.ObservationFacts: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[metrics.ObservationFacts]: ...
+    def keys_by_session(self) -> tuple[list[str], array[int], list[str]]:
+        """(sessions, how many rows each has, the keys), the rows being grouped by session."""
+        return self._sessions, array("I", self._session_sizes), self.keys
 
-    def __getitem__(self, index: int | slice) -> metrics.ObservationFacts | list[metrics.ObservationFacts]:
-        if isinstance(index, slice):
-            return self._unpack(range(len(self))[index])
-        return self._unpack([range(len(self))[index]])[0]
-
-    def __iter__(self) -> Iterator[metrics.ObservationFacts]:
-        return iter(self._unpack(range(len(self))))
-
-    def select(self, keys: Iterable[Hashable]) -> list[metrics.ObservationFacts]:
-        """The facts of those of ``keys`` this developer has, in this developer's order."""
-        wanted = keys if isinstance(keys, (set, frozenset)) else set(keys)
-        return self._unpack(list(compress(range(len(self)), map(wanted.__contains__, self.keys))))
-
-    def _unpack(self, rows: Sequence[int]) -> list[metrics.ObservationFacts]:
-        if not rows:
-            return []
-        type_names, type_ids = self._types
-        concept_names, concept_ids, concept_lengths = self._concepts
-        types, ids, lengths, days = (array(code, data) for code, data in (
-            ("I", type_ids), ("I", concept_ids), ("I", concept_lengths), ("q", self._days)))
-        ends = list(accumulate(lengths))
-        facts = []
-        for row in rows:
-            end = ends[row]
-            day = days[row]
-            facts.append(metrics.ObservationFacts(
-                self.keys[row],
-                type_names[types[row]],
-                tuple(map(concept_names.__getitem__, ids[end - lengths[row]:end])),
-                (),
-                day if day <= metrics.LAST_DAY else None,
-            ))
-        return facts
+    def counts_of(self, rows: Iterable[int]) -> metrics.ObservationCounts:
+        """Types, concepts and days of the observations at ``rows``, counted as ``summarize`` does."""
+        rows = list(rows)
+        type_ids = array("I", self._type_ids)
+        millis = array("q", self._millis)
+        if isinstance(self._concepts, str):
+            ends = array("Q", self._concept_ends)
+            text = self._concepts
+            values = [text[ends[row - 1] if row else 0:ends[row]] for row in rows]
+        else:
+            values = [self._concepts[row] for row in rows]
+        return metrics.ObservationCounts(
+            types=Counter(map(self._type_names.__getitem__, map(type_ids.__getitem__, rows))),
+            concepts=concept_counts(values),
+            days=day_counts(map(millis.__getitem__, rows)),
+        )

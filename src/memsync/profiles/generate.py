@@ -12,7 +12,6 @@ here without a word: the merge report is where they are reported.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +57,7 @@ class ProjectInputs:
     dev_summaries: dict[str, metrics.DevSummary]  # sorted by dev; observations deduplicated per dev
     merged_keys: frozenset[str]  # columns.key_token of each merged observation
     newest_export_millis: int | None  # newest exportedAt of a contribution or of the merged set
+    team: metrics.TeamStats
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -75,17 +75,19 @@ def load_project(
     process per core for a big project when none is given)."""
     check_safe_name(project, "project")
     per_dev: dict[str, metrics.DevSummary] = {}
+    tally = metrics.TeamTally()
     newest: int | None = None
     jobs = [(dev_dir.path, project, dev_dir.name) for dev_dir in _safe_subdirs(repo / contributions_dir / project)]
     total = sum(_folder_bytes(path) for path, _, _ in jobs)
     with WorkerPool(None) if pool is None else contextlib.nullcontext(pool) as workers:
+        # Results come back in job (= name) order, so the team totals grow while workers still read.
         for dev, loaded in zip([dev for _, _, dev in jobs], workers.map(_load_developer, jobs, total_bytes=total),
                                strict=True):
             if loaded is None:
                 continue
-            exported_at, facts, counts = loaded
-            # the keys travel once, inside the packed facts; the set is rebuilt here
-            per_dev[dev] = dataclasses.replace(counts, facts=facts, keys=frozenset(facts.keys))
+            exported_at, summary = loaded
+            per_dev[dev] = summary
+            tally.add(dev, summary)
             newest = exported_at if newest is None else max(newest, exported_at)
     merged_keys, merged_at = _read_merged(repo / merged_dir / project / "latest.json")
     # The merge stamps latest.json with its "now", so this default reproduces what CI wrote.
@@ -95,15 +97,13 @@ def load_project(
         dev_summaries=per_dev,
         merged_keys=merged_keys,
         newest_export_millis=max(stamps) if stamps else None,
+        team=tally.stats(),
     )
 
 
-def _load_developer(
-    job: tuple[str, str, str],
-) -> tuple[int, columns.PackedFacts, metrics.DevSummary] | None:
-    """Worker: (newest exportedAt, the packed facts of each distinct observation, their counts
-    without facts or keys) of one developer's readable files, or None. Parsed file by file, so
-    no narrative is kept."""
+def _load_developer(job: tuple[str, str, str]) -> tuple[int, metrics.DevSummary] | None:
+    """Worker: (newest exportedAt, counts and packed facts of each distinct observation) of one
+    developer's readable files, or None. Parsed file by file, so no narrative is kept."""
     path, project, dev = job
     files: list[columns.ObservationColumns] = []
     newest: int | None = None
@@ -116,9 +116,7 @@ def _load_developer(
         newest = exported_at if newest is None else max(newest, exported_at)
     if newest is None or not any(rows.tokens for rows in files):
         return None
-    summary = columns.summarize_columns(columns.latest_rows(files))
-    assert isinstance(summary.facts, columns.PackedFacts)
-    return newest, summary.facts, dataclasses.replace(summary, facts=(), keys=frozenset())
+    return newest, columns.summarize_columns(columns.latest_rows(files))
 
 
 def _folder_bytes(path: str) -> int:
@@ -238,7 +236,7 @@ def build_outputs(
     from memsync.profiles import render
 
     project = inputs.project
-    team = metrics.team_stats(inputs.dev_summaries)
+    team = inputs.team
     profiles = {
         dev: metrics.developer_profile(
             dev, project, summary, team, inputs.merged_keys,
