@@ -8,10 +8,10 @@ JSON array of clean strings) falls back value by value to the very functions of 
 so both paths give the same ``DevSummary`` (tests/profiles/test_profile_columns.py holds them
 to it).
 
-What crosses from a worker to the parent is small: counters, one string per composite key
-(``key_token``; strings pickle and hash several times cheaper than tuples) and the type,
-concepts and day of each observation packed in arrays, unpacked only for the few observations
-another developer also exported (``PackedFacts.select``).
+What crosses from a worker to the parent is small: counters, and ``PackedFacts``: one string
+per composite key (``key_token``; strings pickle and hash several times cheaper than tuples),
+grouped by session, with the type, day and raw concepts of each observation in flat buffers,
+read again only for the observations another developer also exported (``counts_of``).
 """
 
 from __future__ import annotations
