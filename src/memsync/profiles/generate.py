@@ -12,13 +12,11 @@ here without a word: the merge report is where they are reported.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import orjson
@@ -27,16 +25,14 @@ from memsync.allocation import bulk_allocation
 from memsync.atomic import write_if_changed
 from memsync.errors import MemSyncError, UsageError
 from memsync.model import (
-    CompositeKey,
     check_envelope,
     check_observation,
-    composite_key,
     decode_contribution_fields,
     dump_document,
     fields_match_path,
     to_millis,
 )
-from memsync.profiles import metrics
+from memsync.profiles import columns, metrics
 from memsync.repo import WorkerPool
 from memsync.safety.names import check_safe_name, is_safe_name
 
@@ -59,8 +55,9 @@ class ProjectInputs:
 
     project: str
     dev_summaries: dict[str, metrics.DevSummary]  # sorted by dev; observations deduplicated per dev
-    merged_keys: frozenset[CompositeKey]
+    merged_keys: frozenset[str]  # columns.key_token of each merged observation
     newest_export_millis: int | None  # newest exportedAt of a contribution or of the merged set
+    team: metrics.TeamStats
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -78,17 +75,19 @@ def load_project(
     process per core for a big project when none is given)."""
     check_safe_name(project, "project")
     per_dev: dict[str, metrics.DevSummary] = {}
+    tally = metrics.TeamTally()
     newest: int | None = None
     jobs = [(dev_dir.path, project, dev_dir.name) for dev_dir in _safe_subdirs(repo / contributions_dir / project)]
     total = sum(_folder_bytes(path) for path, _, _ in jobs)
     with WorkerPool(None) if pool is None else contextlib.nullcontext(pool) as workers:
+        # Results come back in job (= name) order, so the team totals grow while workers still read.
         for dev, loaded in zip([dev for _, _, dev in jobs], workers.map(_load_developer, jobs, total_bytes=total),
                                strict=True):
             if loaded is None:
                 continue
-            exported_at, rows, counts = loaded
-            # rows travel between processes as plain tuples: pickling named tuples costs 5x more
-            per_dev[dev] = dataclasses.replace(counts, facts=list(map(metrics.ObservationFacts._make, rows)))
+            exported_at, summary = loaded
+            per_dev[dev] = summary
+            tally.add(dev, summary)
             newest = exported_at if newest is None else max(newest, exported_at)
     merged_keys, merged_at = _read_merged(repo / merged_dir / project / "latest.json")
     # The merge stamps latest.json with its "now", so this default reproduces what CI wrote.
@@ -98,31 +97,26 @@ def load_project(
         dev_summaries=per_dev,
         merged_keys=merged_keys,
         newest_export_millis=max(stamps) if stamps else None,
+        team=tally.stats(),
     )
 
 
-def _load_developer(
-    job: tuple[str, str, str],
-) -> tuple[int, list[tuple[Any, ...]], metrics.DevSummary] | None:
-    """Worker: (newest exportedAt, one plain-tuple record per distinct observation, their
-    counts without the records) of one developer's readable files, or None. Parsed file by
-    file, so no narrative is kept."""
+def _load_developer(job: tuple[str, str, str]) -> tuple[int, metrics.DevSummary] | None:
+    """Worker: (newest exportedAt, counts and packed facts of each distinct observation) of one
+    developer's readable files, or None. Parsed file by file, so no narrative is kept."""
     path, project, dev = job
-    by_key: dict[CompositeKey, metrics.ObservationFacts] = {}
+    files: list[columns.ObservationColumns] = []
     newest: int | None = None
     for file in _contribution_files(Path(path)):
         loaded = _read_contribution(file, project=project, dev=dev)
         if loaded is None:
             continue
-        exported_at, records = loaded
-        for record in records:
-            by_key[record.key] = record  # files are in stamp order: the newest export wins
+        exported_at, rows = loaded
+        files.append(rows)  # files are in stamp order: the newest export wins
         newest = exported_at if newest is None else max(newest, exported_at)
-    if not by_key or newest is None:
+    if newest is None or not any(rows.tokens for rows in files):
         return None
-    summary = metrics.summarize(list(by_key.values()))
-    # the keys in summary.keys are the very tuples in the rows: pickled once, shared after
-    return newest, [tuple(record) for record in by_key.values()], dataclasses.replace(summary, facts=())
+    return newest, columns.summarize_columns(columns.latest_rows(files))
 
 
 def _folder_bytes(path: str) -> int:
@@ -154,10 +148,8 @@ def _contribution_files(dev_dir: Path) -> list[Path]:
     ]
 
 
-def _read_contribution(
-    path: Path, *, project: str, dev: str
-) -> tuple[int, list[metrics.ObservationFacts]] | None:
-    """(exportedAt in ms, one record per observation) of a file the merge would accept, else None."""
+def _read_contribution(path: Path, *, project: str, dev: str) -> tuple[int, columns.ObservationColumns] | None:
+    """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return None
@@ -171,18 +163,16 @@ def _read_contribution(
     if doc is not None and fields_match_path(doc, project, dev):
         # Typed decoding validated every field in C; only the list fields remain to be read.
         exported_at = to_millis(doc.exportedAtEpoch)
-        facts, concepts, files, day = (metrics.ObservationFacts, metrics.concept_list,
-                                       metrics.file_list, metrics.day_number)
-        records = [
-            facts(
-                (obs.memory_session_id, obs.title or "", to_millis(obs.created_at_epoch)),
-                obs.type,
-                concepts(obs.concepts),
-                files(obs.files_read, obs.files_modified),
-                day(obs.created_at_epoch),
-            )
-            for obs in doc.observations
-        ]
+        observations = doc.observations
+        rows = columns.observation_columns(
+            [obs.memory_session_id for obs in observations],
+            [obs.title for obs in observations],
+            [obs.created_at_epoch for obs in observations],
+            [obs.type for obs in observations],
+            [obs.concepts for obs in observations],
+            [obs.files_read for obs in observations],
+            [obs.files_modified for obs in observations],
+        )
     else:
         # The decoder is stricter than the model's checks; they decide what the merge accepts.
         try:
@@ -192,13 +182,22 @@ def _read_contribution(
                 check_observation(obs, index)
         except (orjson.JSONDecodeError, MemSyncError):
             return None
-        records = [metrics.observation_facts(obs) for obs in loose["observations"]]
-    if len({record.key for record in records}) != len(records):
+        observations = loose["observations"]
+        rows = columns.observation_columns(
+            [obs["memory_session_id"] for obs in observations],
+            [obs.get("title") for obs in observations],
+            [obs["created_at_epoch"] for obs in observations],
+            [obs["type"] for obs in observations],
+            [obs.get("concepts") for obs in observations],
+            [obs.get("files_read") for obs in observations],
+            [obs.get("files_modified") for obs in observations],
+        )
+    if len(set(rows.tokens)) != len(rows.tokens):
         return None  # the merge quarantines a file that repeats a composite key
-    return exported_at, records
+    return exported_at, rows
 
 
-def _read_merged(path: Path) -> tuple[frozenset[CompositeKey], int | None]:
+def _read_merged(path: Path) -> tuple[frozenset[str], int | None]:
     """Keys of the merged set and its exportedAt (ms); a missing or broken file means nothing
     survived (yet)."""
     try:
@@ -218,7 +217,7 @@ def _read_merged(path: Path) -> tuple[frozenset[CompositeKey], int | None]:
             check_observation(obs, index)
         except MemSyncError:
             continue
-        keys.add(composite_key(obs))
+        keys.add(columns.key_token(obs["memory_session_id"], obs.get("title"), to_millis(obs["created_at_epoch"])))
     return frozenset(keys), exported_at
 
 
@@ -237,7 +236,7 @@ def build_outputs(
     from memsync.profiles import render
 
     project = inputs.project
-    team = metrics.team_stats(inputs.dev_summaries)
+    team = inputs.team
     profiles = {
         dev: metrics.developer_profile(
             dev, project, summary, team, inputs.merged_keys,

@@ -20,12 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain
-from operator import itemgetter
-from typing import Any, NamedTuple
+from itertools import accumulate, chain, compress, repeat
+from operator import itemgetter, not_, sub
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -42,6 +42,8 @@ GAP_MIN_TEAM_COUNT = 2
 _DAY_MILLIS = 86_400_000
 _UNIX_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _MAX_ORDINAL = dt.date.max.toordinal()
+# The last UTC day number ``day_number`` accepts (9999-12-31); later ones are off the calendar.
+LAST_DAY = _MAX_ORDINAL - _UNIX_EPOCH_ORDINAL
 
 
 # --- rounding -----------------------------------------------------------------------------
@@ -92,15 +94,16 @@ def file_list(files_read: Any, files_modified: Any) -> tuple[str, ...]:
         # Hot path: two JSON arrays of strings, one pass in C (see _string_list).
         try:
             items = orjson.loads(read) + orjson.loads(modified)
-            return tuple(dict.fromkeys(filter(None, map(_normalize_path, filter(None, map(str.strip, items))))))
+            return tuple(dict.fromkeys(filter(None, map(normalize_path, filter(None, map(str.strip, items))))))
         except (orjson.JSONDecodeError, TypeError):
             pass
     paths = _string_list(files_read) + _string_list(files_modified)
-    return tuple(dict.fromkeys(filter(None, map(_normalize_path, paths))))
+    return tuple(dict.fromkeys(filter(None, map(normalize_path, paths))))
 
 
 @lru_cache(maxsize=1 << 16)
-def _normalize_path(path: str) -> str:
+def normalize_path(path: str) -> str:
+    """``.\\src\\a.py`` -> ``src/a.py``: one spelling per file whatever the exporter's OS."""
     normalized = path.replace("\\", "/")
     while normalized.startswith("./"):
         normalized = normalized[2:]
@@ -110,7 +113,7 @@ def _normalize_path(path: str) -> str:
 @lru_cache(maxsize=1 << 16)
 def directory_of(path: str) -> str:
     """``src/app/main.py`` -> ``src/app``; a bare file name lives in ``.``."""
-    head, sep, _ = _normalize_path(path).rpartition("/")
+    head, sep, _ = normalize_path(path).rpartition("/")
     if not sep:
         return "."
     return head or "/"
@@ -129,7 +132,7 @@ def day_number(epoch: Any) -> int | None:
     if type(epoch) is not int or epoch <= 0:
         return None
     day = to_millis(epoch) // _DAY_MILLIS
-    if _UNIX_EPOCH_ORDINAL + day > _MAX_ORDINAL:
+    if day > LAST_DAY:
         return None
     return day
 
@@ -167,12 +170,30 @@ def dev_facts(observations: Iterable[Observation]) -> list[ObservationFacts]:
     return list(by_key.values())
 
 
+class ObservationCounts(NamedTuple):
+    """Types, concepts and days of some observations, counted as ``summarize`` counts them."""
+
+    types: Counter[str]
+    concepts: Counter[str]
+    days: Counter[int]
+
+
+class PackedObservations(Protocol):
+    """A developer's observations kept out of Python objects (``columns.PackedFacts``)."""
+
+    def __len__(self) -> int: ...
+
+    def keys_by_session(self) -> tuple[Sequence[str], Sequence[int], Sequence[Hashable]]: ...
+
+    def counts_of(self, rows: Iterable[int]) -> ObservationCounts: ...
+
+
 @dataclass(frozen=True)
 class DevSummary:
     """One developer's counts, computed once and shared by the team totals and their profile."""
 
-    facts: Sequence[ObservationFacts]   # deduplicated by composite key
-    keys: frozenset[CompositeKey]
+    facts: Sequence[ObservationFacts] | PackedObservations   # deduplicated by composite key
+    keys: Collection[Hashable]          # distinct composite keys (or columns.key_token strings)
     type_counts: Mapping[str, int]
     concept_counts: Mapping[str, int]   # observations mentioning each concept
     day_counts: Mapping[int, int]       # observations per UTC day number (undated ones left out)
@@ -183,6 +204,31 @@ class DevSummary:
     @property
     def total(self) -> int:
         return len(self.facts)
+
+    def keys_by_session(self) -> tuple[Sequence[str], Sequence[int], Sequence[Hashable]]:
+        """(sessions, how many keys each has, the keys with each session's together): equal keys
+        have equal sessions. ``counts_of`` takes positions in these keys."""
+        if not isinstance(self.facts, Sequence):
+            return self.facts.keys_by_session()
+        groups = self._facts_by_session()
+        return list(groups), list(map(len, groups.values())), [facts.key for facts in chain(*groups.values())]
+
+    def counts_of(self, rows: Iterable[int]) -> ObservationCounts:
+        """The counts of the observations at ``rows`` (positions in ``keys_by_session``'s keys)."""
+        if not isinstance(self.facts, Sequence):
+            return self.facts.counts_of(rows)
+        grouped = list(chain.from_iterable(self._facts_by_session().values()))
+        chosen = [grouped[row] for row in rows]
+        days = Counter(map(_DAY, chosen))
+        days.pop(None, None)
+        return ObservationCounts(Counter(map(_TYPE, chosen)), Counter(chain.from_iterable(map(_CONCEPTS, chosen))),
+                                 days)
+
+    def _facts_by_session(self) -> dict[str, list[ObservationFacts]]:
+        groups: dict[str, list[ObservationFacts]] = {}
+        for facts in self.facts:  # type: ignore[union-attr]
+            groups.setdefault(facts.key[0], []).append(facts)
+        return groups
 
 
 _KEY, _TYPE, _CONCEPTS, _FILES, _DAY = (itemgetter(index) for index in range(5))
@@ -219,43 +265,84 @@ class TeamStats:
     monthly: Mapping[str, int] = field(default_factory=dict)
 
 
-def team_stats(summaries: Mapping[str, DevSummary]) -> TeamStats:
-    """Add up every developer's counts.
+class TeamTally:
+    """``team_stats`` built one developer at a time, in name order, so a caller can add each
+    developer as soon as it is read.
 
     An observation two developers both exported counts once for the team (the copy of the
     alphabetically first developer), but both hold its concepts.
     """
-    seen: set[CompositeKey] = set()
-    type_counts: Counter[str] = Counter()
-    concept_counts: Counter[str] = Counter()
-    day_counts: Counter[int] = Counter()
-    holders: dict[str, set[str]] = {}
-    for dev in sorted(summaries):
-        summary = summaries[dev]
-        type_counts.update(summary.type_counts)
-        concept_counts.update(summary.concept_counts)
-        day_counts.update(summary.day_counts)
-        counted_before = summary.keys & seen
+
+    def __init__(self) -> None:
+        self._devs: list[str] = []
+        self._types: Counter[str] = Counter()
+        self._concepts: Counter[str] = Counter()
+        self._days: Counter[int] = Counter()
+        self._holders: dict[str, set[str]] = {}
+        self._total = 0
+        # Equal keys have equal sessions, so keys are hashed only for a session a second
+        # developer also has: ``_first`` holds where the only holder keeps a session's keys
+        # (None once shared), ``_shared`` every key of the shared sessions.
+        self._first: dict[str, tuple[Sequence[Hashable], int, int] | None] = {}
+        self._shared: set[Hashable] = set()
+
+    def add(self, dev: str, summary: DevSummary) -> None:
+        if self._devs and dev <= self._devs[-1]:
+            raise ValueError(f"developers must be added in name order: {dev!r} after {self._devs[-1]!r}")
+        self._devs.append(dev)
+        self._types.update(summary.type_counts)
+        self._concepts.update(summary.concept_counts)
+        self._days.update(summary.day_counts)
+        sessions, sizes, keys = summary.keys_by_session()
+        ends = list(accumulate(sizes))
+        first = self._first
+        seen = list(map(first.__contains__, sessions))
+        counted_before: list[int] = []  # rows (positions in ``keys``) another developer counted
+        if any(seen):
+            for session in compress(sessions, seen):
+                holder = first[session]
+                if holder is not None:
+                    holder_keys, start, end = holder
+                    self._shared.update(holder_keys[start:end])
+                    first[session] = None
+            # this developer's rows in sessions seen before, all found in C
+            rows = list(compress(range(len(keys)), chain.from_iterable(map(repeat, seen, sizes))))
+            candidates = list(map(keys.__getitem__, rows))
+            counted_before = list(compress(rows, map(self._shared.__contains__, candidates)))
+            self._shared.update(candidates)
+        unseen = list(map(not_, seen))
+        first.update(zip(compress(sessions, unseen),
+                         compress(zip(repeat(keys), map(sub, ends, sizes), ends), unseen), strict=True))
+        self._total += len(keys) - len(counted_before)
         if counted_before:
-            # Shared observations are few: take this developer's copies back out, found in C.
-            shared = [facts for facts in summary.facts if facts.key in counted_before]
-            type_counts.subtract(map(_TYPE, shared))
-            concept_counts.subtract(chain.from_iterable(map(_CONCEPTS, shared)))
-            day_counts.subtract(day for day in map(_DAY, shared) if day is not None)
-        seen |= summary.keys
+            # Shared observations are few: take this developer's copies back out.
+            shared = summary.counts_of(counted_before)
+            self._types.subtract(shared.types)
+            self._concepts.subtract(shared.concepts)
+            self._days.subtract(shared.days)
         for concept in summary.concept_counts:
-            holders.setdefault(concept, set()).add(dev)
-    monthly: Counter[str] = Counter()
-    for day, count in (+day_counts).items():
-        monthly[_day_labels(day)[1]] += count
-    return TeamStats(
-        devs=tuple(sorted(summaries)),
-        total=len(seen),
-        type_counts=dict(+type_counts),
-        concept_counts=dict(+concept_counts),
-        concept_holders={concept: frozenset(devs) for concept, devs in holders.items()},
-        monthly=dict(monthly),
-    )
+            self._holders.setdefault(concept, set()).add(dev)
+
+    def stats(self) -> TeamStats:
+        monthly: Counter[str] = Counter()
+        for day, count in (+self._days).items():
+            monthly[_day_labels(day)[1]] += count
+        return TeamStats(
+            devs=tuple(self._devs),
+            total=self._total,
+            type_counts=dict(+self._types),
+            concept_counts=dict(+self._concepts),
+            concept_holders={concept: frozenset(devs) for concept, devs in self._holders.items()},
+            monthly=dict(monthly),
+        )
+
+
+def team_stats(summaries: Mapping[str, DevSummary]) -> TeamStats:
+    """Add up every developer's counts (see ``TeamTally``)."""
+    tally = TeamTally()
+    for dev in sorted(summaries):
+        tally.add(dev, summaries[dev])
+    return tally.stats()
 
 
 # --- the five metrics ---------------------------------------------------------------------
@@ -383,7 +470,7 @@ def survival_rate(summary: DevSummary, merged_keys: Iterable[CompositeKey]) -> d
     """Share of the developer's exported composite keys that are in the merged set."""
     merged = merged_keys if isinstance(merged_keys, (set, frozenset)) else set(merged_keys)
     keys = summary.keys
-    survived = len(keys & merged)
+    survived = len(merged.intersection(keys))
     return {"exported": len(keys), "survived": survived, "rate": rate(survived, len(keys))}
 
 

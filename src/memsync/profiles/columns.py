@@ -1,0 +1,266 @@
+"""One developer's observations as columns, counted in C: the fast path behind profiles.
+
+``metrics.dev_facts`` + ``metrics.summarize`` build one record per observation, ~10-20 us of
+Python each; at a million observations that was most of a profile run. Here a developer's
+observations arrive as columns (one list per field, from the typed decoder), every step is a
+``map``/``Counter``/``dict`` over a whole column, and a column that is not the common shape (a
+JSON array of clean strings) falls back value by value to the very functions of the plain path,
+so both paths give the same ``DevSummary`` (tests/profiles/test_profile_columns.py holds them
+to it).
+
+What crosses from a worker to the parent is small: counters, and ``PackedFacts``: one string
+per composite key (``key_token``; strings pickle and hash several times cheaper than tuples),
+grouped by session, with the type, day and raw concepts of each observation in flat buffers,
+read again only for the observations another developer also exported (``counts_of``).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import accumulate, chain, repeat
+from operator import floordiv, le
+from typing import Any
+
+import msgspec
+
+from memsync.profiles import metrics
+
+_DAY_MILLIS = 86_400_000
+_MILLIS_THRESHOLD = 10**12  # model.to_millis: below it an epoch is in seconds
+_KEY_SEPARATOR = "\x00"
+
+
+# --- composite keys as strings --------------------------------------------------------------
+
+def key_token(session: str, title: str | None, millis: int) -> str:
+    """One string per composite key (session, title or "", created_at in ms), injective: the
+    common form has exactly two NULs; a session or title holding a NUL gets ``repr``, which has none."""
+    title = title or ""
+    if _KEY_SEPARATOR in session or _KEY_SEPARATOR in title:
+        return repr((session, title, millis))
+    return f"{session}{_KEY_SEPARATOR}{title}{_KEY_SEPARATOR}{millis}"
+
+
+def key_tokens(sessions: list[str], titles: list[str | None], millis: list[int]) -> list[str]:
+    """``key_token`` of every row, the common case joined in C."""
+    if None in titles or "" in titles:
+        titles = [title or "" for title in titles]
+    if _KEY_SEPARATOR in "".join(sessions) or _KEY_SEPARATOR in "".join(titles):  # type: ignore[arg-type]
+        return list(map(key_token, sessions, titles, millis))
+    return list(map(_KEY_SEPARATOR.join, zip(sessions, titles, map(str, millis), strict=True)))  # type: ignore[arg-type]
+
+
+def to_millis_column(epochs: list[int]) -> list[int]:
+    """``model.to_millis`` of every (positive) epoch."""
+    if not epochs or min(epochs) >= _MILLIS_THRESHOLD:
+        return epochs
+    return [epoch if epoch >= _MILLIS_THRESHOLD else epoch * 1000 for epoch in epochs]
+
+
+# --- list fields, a column at a time -------------------------------------------------------
+
+# A JSON array of strings straight into a set: the per-observation dedup happens in C, during
+# decoding. msgspec and orjson (the plain path's parser) accept and read such arrays alike; any
+# value this refuses takes the plain path.
+_STRING_SET = msgspec.json.Decoder(set[str])
+_STRINGS = msgspec.json.Decoder(list[str])
+
+
+def _decode_each(decoder: msgspec.json.Decoder[Any], values: list[Any]) -> list[Any] | None:
+    """Each value decoded, or None unless every value is a string the decoder accepts."""
+    if None in values:
+        values = ["[]" if value is None else value for value in values]
+    try:
+        return list(map(decoder.decode, values))
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+        return None
+
+
+def _all_clean(items: list[str]) -> bool:
+    """No item is empty or has anything to strip (the plain path would drop or merge it)."""
+    return "" not in items and list(map(str.strip, items)) == items
+
+
+def _needs_normalizing(path: str) -> bool:
+    return "\\" in path or path.startswith("./")  # metrics.normalize_path would change it
+
+
+def concept_counts(values: list[Any]) -> Counter[str]:
+    """Observations mentioning each concept: ``metrics.concept_list`` of every value, counted."""
+    parsed = _decode_each(_STRING_SET, values)
+    if parsed is not None:
+        counts = Counter(chain.from_iterable(parsed))
+        if _all_clean(list(counts)):
+            return counts
+    return Counter(chain.from_iterable(map(metrics.concept_list, values)))
+
+
+def path_counts(files_read: list[Any], files_modified: list[Any]) -> Counter[str]:
+    """Observations referencing each file: ``metrics.file_list`` of every row, counted."""
+    read = _decode_each(_STRING_SET, files_read)
+    modified = _decode_each(_STRINGS, files_modified) if read is not None else None
+    if read is not None and modified is not None:
+        for _ in map(set.update, read, modified):  # each row's read set becomes its union
+            pass
+        counts = Counter(chain.from_iterable(read))
+        if _all_clean(list(counts)) and not any(map(_needs_normalizing, counts)):
+            return counts
+    return Counter(chain.from_iterable(map(metrics.file_list, files_read, files_modified)))
+
+
+def day_counts(millis: Iterable[int]) -> Counter[int]:
+    """Observations per UTC day number (``metrics.day_number``), days off the calendar left out."""
+    counts = Counter(map(floordiv, millis, repeat(_DAY_MILLIS)))
+    for day in [day for day in counts if day > metrics.LAST_DAY]:
+        del counts[day]
+    return counts
+
+
+# --- one developer --------------------------------------------------------------------------
+
+_FIELDS = ("tokens", "sessions", "types", "millis", "concepts", "files_read", "files_modified")
+
+
+@dataclass
+class ObservationColumns:
+    """Observations of one developer's readable files, newest file last, a list per field."""
+
+    tokens: list[str] = field(default_factory=list)   # key_token of each row
+    sessions: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    millis: list[int] = field(default_factory=list)  # created_at_epoch in ms
+    concepts: list[Any] = field(default_factory=list)
+    files_read: list[Any] = field(default_factory=list)
+    files_modified: list[Any] = field(default_factory=list)
+
+    def extend(self, other: ObservationColumns) -> None:
+        for name in _FIELDS:
+            getattr(self, name).extend(getattr(other, name))
+
+    def take(self, rows: list[int], fields: Iterable[str] = _FIELDS) -> ObservationColumns:
+        """These rows, in this order (only ``fields`` filled)."""
+        return ObservationColumns(**{name: list(map(getattr(self, name).__getitem__, rows)) for name in fields})
+
+    def grouped_by_session(self) -> tuple[ObservationColumns, list[str], list[int]]:
+        """The key, type, day and concepts of each row, reordered so each session's rows are
+        together (sessions in order of first appearance, rows stable), with the sessions and how
+        many rows each has."""
+        first = {session: number for number, session in enumerate(dict.fromkeys(self.sessions))}
+        numbers = list(map(first.__getitem__, self.sessions))
+        counts = Counter(numbers)
+        sizes = [counts[number] for number in range(len(first))]
+        if all(map(le, numbers, numbers[1:])):
+            return self, list(first), sizes
+        order = sorted(range(len(numbers)), key=numbers.__getitem__)
+        return self.take(order, ("tokens", "types", "millis", "concepts")), list(first), sizes
+
+
+def observation_columns(
+    sessions: list[str], titles: list[str | None], epochs: list[int], types: list[str],
+    concepts: list[Any], files_read: list[Any], files_modified: list[Any],
+) -> ObservationColumns:
+    """Columns of one file's (validated) observations."""
+    millis = to_millis_column(epochs)
+    return ObservationColumns(key_tokens(sessions, titles, millis), sessions, types, millis, concepts, files_read,
+                              files_modified)
+
+
+def latest_rows(files: Iterable[ObservationColumns]) -> ObservationColumns:
+    """One row per composite key over a developer's files in export order: a later copy (a
+    newer export) replaces an earlier one in place, as ``metrics.dev_facts`` does."""
+    rows = ObservationColumns()
+    position: dict[str, int] = {}
+    for file_rows in files:
+        start = len(rows.tokens)
+        position.update(zip(file_rows.tokens, range(start, start + len(file_rows.tokens)), strict=True))
+        rows.extend(file_rows)
+    if len(position) == len(rows.tokens):
+        return rows
+    return rows.take(list(position.values()))
+
+
+def summarize_columns(rows: ObservationColumns) -> metrics.DevSummary:
+    """``metrics.summarize`` of deduplicated rows; the facts stay packed (``PackedFacts``)."""
+    paths = path_counts(rows.files_read, rows.files_modified)
+    directories: Counter[str] = Counter()
+    for path, count in paths.items():
+        directories[metrics.directory_of(path)] += count
+    counted = {
+        "type_counts": dict(Counter(rows.types)),
+        "concept_counts": dict(concept_counts(rows.concepts)),
+        "day_counts": dict(day_counts(rows.millis)),
+    }
+    grouped, sessions, sizes = rows.grouped_by_session()
+    return metrics.DevSummary(
+        facts=PackedFacts.pack(grouped, sessions, sizes),
+        keys=grouped.tokens,
+        **counted,
+        directory_counts=dict(directories),
+        distinct_files=len(paths),
+        file_references=sum(paths.values()),
+    )
+
+
+# --- facts packed for the trip between processes -------------------------------------------
+
+class PackedFacts:
+    """What the team totals need of a developer's observations (key, type, concepts, day) as a
+    few flat buffers: cheap to pickle, and only the rows asked for are ever read again."""
+
+    def __init__(self, keys: list[str], sessions: list[str], session_sizes: bytes, type_names: list[str],
+                 type_ids: bytes, millis: bytes, concepts: str | list[Any], concept_ends: bytes) -> None:
+        self.keys = keys                      # key_token of each row; a session's rows are together
+        self._sessions = sessions
+        self._session_sizes = session_sizes
+        self._type_names = type_names
+        self._type_ids = type_ids
+        self._millis = millis
+        self._concepts = concepts          # the raw values, joined when they all are strings
+        self._concept_ends = concept_ends
+
+    @classmethod
+    def pack(cls, rows: ObservationColumns, sessions: list[str], sizes: list[int]) -> PackedFacts:
+        type_index = {name: number for number, name in enumerate(dict.fromkeys(rows.types))}
+        values = rows.concepts
+        joined = all(map(str.__instancecheck__, values))
+        return cls(
+            rows.tokens,
+            sessions,
+            array("I", sizes).tobytes(),
+            list(type_index),
+            array("I", map(type_index.__getitem__, rows.types)).tobytes(),
+            array("q", rows.millis).tobytes(),
+            "".join(values) if joined else values,
+            array("Q", accumulate(map(len, values))).tobytes() if joined else b"",
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return PackedFacts, (self.keys, self._sessions, self._session_sizes, self._type_names, self._type_ids,
+                             self._millis, self._concepts, self._concept_ends)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def keys_by_session(self) -> tuple[list[str], array[int], list[str]]:
+        """(sessions, how many rows each has, the keys), the rows being grouped by session."""
+        return self._sessions, array("I", self._session_sizes), self.keys
+
+    def counts_of(self, rows: Iterable[int]) -> metrics.ObservationCounts:
+        """Types, concepts and days of the observations at ``rows``, counted as ``summarize`` does."""
+        rows = list(rows)
+        type_ids = array("I", self._type_ids)
+        millis = array("q", self._millis)
+        if isinstance(self._concepts, str):
+            ends = array("Q", self._concept_ends)
+            text = self._concepts
+            values = [text[ends[row - 1] if row else 0:ends[row]] for row in rows]
+        else:
+            values = [self._concepts[row] for row in rows]
+        return metrics.ObservationCounts(
+            types=Counter(map(self._type_names.__getitem__, map(type_ids.__getitem__, rows))),
+            concepts=concept_counts(values),
+            days=day_counts(map(millis.__getitem__, rows)),
+        )
