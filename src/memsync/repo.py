@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -204,7 +202,7 @@ class WorkerPool:
     def __init__(self, workers: int | None) -> None:
         self._requested = workers
         self._count = workers if workers is not None else (os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Any = None  # a ProcessPoolExecutor once needed
 
     def map(self, func: Callable[[T], R], jobs: list[T], *, total_bytes: int) -> Iterator[R]:
         """``map`` over the pool when the input is big enough to pay for it, else in-process."""
@@ -212,6 +210,10 @@ class WorkerPool:
         if self._count <= 1 or len(jobs) <= 1 or small:
             return map(func, jobs)
         if self._pool is None:
+            # imported here: a merge small enough to run in-process never pays for them
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
             self._pool = ProcessPoolExecutor(max_workers=self._count, mp_context=context)
