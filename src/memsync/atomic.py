@@ -58,8 +58,10 @@ class StagedWrite:
         if self._error is not None:
             raise self._error
 
-    def commit(self) -> None:
-        """``finish``, then rename over the target. On failure the target is left as it was."""
+    def commit(self, *, sync_folder: bool = True) -> None:
+        """``finish``, then rename over the target. On failure the target is left as it was.
+        ``sync_folder=False`` leaves fsyncing the folder (which makes the rename durable) to the
+        caller, who may have many renames in it."""
         try:
             self.finish()
             os.chmod(self._tmp_name, 0o644)
@@ -67,7 +69,8 @@ class StagedWrite:
         except BaseException:
             self._remove_temp()
             raise
-        _fsync_directory(self.path.parent)
+        if sync_folder:
+            _fsync_directory(self.path.parent)
 
     def discard(self) -> None:
         """Give up: the target is left as it was (the thread ends on its own)."""
@@ -144,15 +147,36 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
-def write_if_changed(path: Path, data: bytes) -> bool:
-    """Atomically write ``data`` unless ``path`` already holds exactly it. Returns True if written."""
+def write_all_if_changed(items: list[tuple[Path, bytes]], batch: int = 256) -> list[bool]:
+    """Atomically write each file whose bytes differ from ``data``: every one of a batch is staged
+    (its fsync starts on its own thread, so the filesystem commits them together in a few
+    journal flushes), then all are renamed and each folder is fsynced once. Returns, per item,
+    whether it was written. On an error nothing not yet renamed is left behind."""
+    changed = [current_bytes(path) != data for path, data in items]
+    todo = [item for item, differs in zip(items, changed, strict=True) if differs]
+    for start in range(0, len(todo), batch):
+        staged: list[StagedWrite] = []
+        try:
+            for path, data in todo[start:start + batch]:
+                staged.append(StagedWrite(path))
+                staged[-1].write(data)
+            folders = dict.fromkeys(write.path.parent for write in staged)
+            while staged:
+                staged.pop(0).commit(sync_folder=False)
+        finally:
+            for write in staged:
+                write.discard()
+        for folder in folders:
+            _fsync_directory(folder)
+    return changed
+
+
+def current_bytes(path: Path) -> bytes | None:
+    """The file's bytes, or None when there is no file there."""
     try:
-        if path.read_bytes() == data:
-            return False
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        pass
-    atomic_write_bytes(path, data)
-    return True
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import msgspec
 import orjson
 
 from memsync.allocation import bulk_allocation
-from memsync.atomic import write_if_changed
+from memsync.atomic import current_bytes, write_all_if_changed
 from memsync.errors import MemSyncError, UsageError
 from memsync.model import (
     check_envelope,
@@ -37,7 +36,6 @@ from memsync.repo import WorkerPool
 from memsync.safety.names import check_safe_name, is_safe_name
 
 FORMATS = ("json", "md")
-WRITE_THREADS = 8
 # Same ceiling as the merge's default: a bigger file is quarantined there, so it is ignored here.
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -324,7 +322,7 @@ def generate_project_profiles(
     skipped = sorted(relative for relative in outputs if _crosses_symlink(repo, relative))
     pending = [(relative, data) for relative, data in sorted(outputs.items()) if relative not in skipped]
     if dry_run:
-        written = [relative for relative, data in pending if _current_bytes(repo / relative) != data]
+        written = [relative for relative, data in pending if current_bytes(repo / relative) != data]
     else:
         written = _write_all(repo, pending)
     profiled = sorted(inputs.dev_summaries) if devs is None else sorted(set(devs))
@@ -332,17 +330,9 @@ def generate_project_profiles(
 
 
 def _write_all(repo: Path, pending: list[tuple[str, bytes]]) -> list[str]:
-    """Write (if changed) every output; return the paths written, in the order given."""
-    def write(item: tuple[str, bytes]) -> bool:
-        return write_if_changed(repo / item[0], item[1])
-
-    if len(pending) < 2 * WRITE_THREADS:
-        changed = list(map(write, pending))
-    else:
-        # Each atomic write waits on an fsync, which releases the GIL: overlapping them lets the
-        # filesystem commit many in one journal flush. A project of 100 developers writes ~200 files.
-        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-            changed = list(pool.map(write, pending))
+    """Write (if changed) every output; return the paths written, in the order given. A project
+    of 100 developers writes ~200 files: their fsyncs overlap (see ``write_all_if_changed``)."""
+    changed = write_all_if_changed([(repo / relative, data) for relative, data in pending])
     return [relative for (relative, _), did in zip(pending, changed, strict=True) if did]
 
 
@@ -356,8 +346,3 @@ def _crosses_symlink(repo: Path, relative: str) -> bool:
     return False
 
 
-def _current_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
