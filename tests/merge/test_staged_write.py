@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memsync.atomic import StagedWrite, atomic_write_bytes
+from memsync.atomic import StagedWrite, atomic_write_bytes, write_all_if_changed
 
 
 def background_threads_done() -> None:
@@ -67,3 +67,30 @@ def test_a_failure_on_the_writing_thread_surfaces_at_commit_and_changes_nothing(
         staged.commit()
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_write_all_if_changed_writes_only_what_differs_and_says_which(tmp_path: Path):
+    same, other, new = tmp_path / "a" / "same.json", tmp_path / "a" / "other.json", tmp_path / "b" / "new.json"
+    same.parent.mkdir()
+    same.write_bytes(b"same")
+    other.write_bytes(b"before")
+    stamp = same.stat().st_mtime_ns
+
+    flags = write_all_if_changed([(same, b"same"), (other, b"after"), (new, b"created")], batch=2)
+
+    assert flags == [False, True, True]
+    assert (same.read_bytes(), other.read_bytes(), new.read_bytes()) == (b"same", b"after", b"created")
+    assert same.stat().st_mtime_ns == stamp
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_write_all_if_changed_leaves_nothing_half_written_when_one_target_cannot_be(tmp_path: Path):
+    good = tmp_path / "good.json"
+    good.write_bytes(b"old")
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    with pytest.raises(OSError):
+        write_all_if_changed([(good, b"new"), (blocked / "page.json", b"data")])
+    assert good.read_bytes() == b"old"
+    background_threads_done()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file-not-folder", "good.json"]
