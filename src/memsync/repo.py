@@ -153,7 +153,11 @@ def map_nofollow(path: str) -> mmap.mmap | bytes:
     try:
         if os.fstat(fd).st_size == 0:
             return b""  # an empty file cannot be mapped
-        return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        try:
+            return mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a filesystem that cannot map files: read it instead
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                return handle.read()
     finally:
         os.close(fd)
 
