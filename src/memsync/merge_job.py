@@ -558,7 +558,8 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
         pieces, starts, head_ends = lay_out_document(
             frame, heads, plan.scores, list(map(tails.__getitem__, zip(kept, contributors, strict=True))))
         index = build_index(
-            digest="", exported_at_millis=now_millis, keep_tags=keep_tags, secret_rules=secret_rules,
+            # what the envelope says (whole seconds), as a parse of the file would give
+            digest="", exported_at_millis=now_millis // 1000 * 1000, keep_tags=keep_tags, secret_rules=secret_rules,
             keys=plan.survivors, type_weights=list(map(table.type_weight.__getitem__, rows)),
             kept=list(compress(range(len(kept)), kept)), access=access,
             contributors=contributors, starts=starts, head_ends=head_ends)

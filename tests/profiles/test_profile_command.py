@@ -234,3 +234,33 @@ def test_unknown_project_is_a_usage_error_naming_the_projects_found(tmp_path):
     assert result.returncode == 2
     assert "no contributions for project 'web-ap'" in result.stderr and "web-app" in result.stderr
     assert not (tmp_path / "profiles").exists()
+
+
+def test_survival_read_through_the_merge_index_equals_parsing_latest_json(tmp_path: Path):
+    repo = tmp_path / "team"
+    write_contribution(repo, [observation("Kept", session="s1"), observation("Dropped", session="s1",
+                                                                             type="change", created_at_epoch=1)],
+                       dev="alice")
+    write_contribution(repo, [observation("Bob's", session="s2")], dev="bob")
+    merged = CliRunner().invoke(cli, ["ci-merge", "--repo", str(repo), "--cap", "2", "--no-profiles",
+                                      "--now", "1776000000"])
+    assert merged.exit_code == 0, merged.output
+    assert (repo / "merged/demo/.latest-index.msgpack").exists()
+    without_index = tmp_path / "copy"
+    shutil.copytree(repo, without_index)
+    (without_index / "merged/demo/.latest-index.msgpack").unlink()
+
+    _run(repo, "--now", "1776000000")
+    _run(without_index, "--now", "1776000000")
+
+    assert _snapshot(repo) == _snapshot(without_index)
+    assert read_json(repo / "profiles/demo/alice/profile.json")["survivalRate"]["survived"] == 1
+
+    # a hand edit to latest.json makes the index stale: survival follows the file, not the index
+    latest = repo / "merged/demo/latest.json"
+    doc = read_json(latest)
+    doc["observations"] = [o for o in doc["observations"] if o["title"] != "Kept"]
+    doc["observationCount"] = len(doc["observations"])
+    latest.write_text(__import__("json").dumps(doc, indent=2))
+    _run(repo, "--now", "1776000000")
+    assert read_json(repo / "profiles/demo/alice/profile.json")["survivalRate"]["survived"] == 0
