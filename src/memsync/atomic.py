@@ -32,7 +32,7 @@ class StagedWrite:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, self._tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         self._hasher = hasher
-        self._error: OSError | None = None
+        self._error: Exception | None = None  # met on the writing thread, raised on the caller's
         self._chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._finished = False
         self._written = threading.Event()
@@ -52,7 +52,7 @@ class StagedWrite:
             raise self._error
 
     def finish(self) -> None:
-        """Wait until every chunk is written and on disk; raises the first OSError met."""
+        """Wait until every chunk is written and on disk; raises the first error met."""
         self.drain()
         self._thread.join()
         if self._error is not None:
@@ -95,12 +95,12 @@ class StagedWrite:
                     if written - synced >= _START_WRITEBACK_BYTES:
                         _start_writeback(fd, synced, written - synced)
                         synced = written
-                except OSError as error:
+                except Exception as error:  # noqa: BLE001 - an OSError, or a bug: the caller raises it
                     self._error = error
             self._written.set()
             if self._error is None:
                 os.fsync(fd)
-        except OSError as error:
+        except Exception as error:  # noqa: BLE001 - as above
             self._error = error
         finally:
             self._written.set()

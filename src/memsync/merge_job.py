@@ -723,10 +723,12 @@ def _stage_output(repo: Path, path: Path, output: _Output, project: _Project, dr
                 writer.write(chunk)
         if writer is not None:
             writer.drain()
-    except OSError as error:
-        assert writer is not None
-        writer.discard()
-        raise _write_error(repo, path, error) from None
+    except BaseException as error:
+        if writer is not None:
+            writer.discard()  # also ends its thread, which would otherwise wait for chunks forever
+        if isinstance(error, OSError):
+            raise _write_error(repo, path, error) from None
+        raise
     digest = digest_of(hasher)
     changed = digest != project.previous_digest
     index_changed = changed or project.previous_spans is None
@@ -737,9 +739,9 @@ def _stage_output(repo: Path, path: Path, output: _Output, project: _Project, dr
             writer.discard()
         if index_changed:  # renamed after its latest.json: a crash between leaves it stale, and known so
             output.index.digest = digest
-            index_writer = _stage(repo, path.parent / INDEX_NAME)
-            index_writer.write(encode_index(output.index))
-            staged.append(index_writer)
+            encoded = encode_index(output.index)
+            staged.append(_stage(repo, path.parent / INDEX_NAME))
+            staged[-1].write(encoded)
     return changed, index_changed
 
 
