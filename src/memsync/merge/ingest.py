@@ -9,6 +9,7 @@ comprehensions, rather than in the parent.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -174,7 +175,7 @@ def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags
 def _kept_positions(raw: bytes, observations: Any, keep_tags: tuple[str, ...]) -> list[int]:
     """Positions of the observations whose title, narrative or text carries a keep tag."""
     # one bytes search per file spares three string searches per observation in most files
-    if not (b"\\u" in raw or any(tag.encode() in raw for tag in keep_tags)):
+    if not keep_tags or not (any(tag.encode() in raw for tag in keep_tags) or _may_escape(raw, keep_tags)):
         return []
     if len(keep_tags) == 1:  # the usual case: a bare substring test skips almost every observation
         tag = keep_tags[0]
@@ -184,6 +185,21 @@ def _kept_positions(raw: bytes, observations: Any, keep_tags: tuple[str, ...]) -
         maybe = range(len(observations))
     return [i for i in maybe
             if has_keep_tag((observations[i].title, observations[i].narrative, observations[i].text), keep_tags)]
+
+
+_PRINTABLE_ASCII_ESCAPE = re.compile(rb"\\u00[2-7][0-9A-Fa-f]")
+_ESCAPABLE = frozenset('"\\/')
+
+
+def _may_escape(raw: bytes, keep_tags: tuple[str, ...]) -> bool:
+    """Whether a tag could hide in ``raw`` behind JSON escapes, where a bytes search misses it.
+    Tags of printable ASCII other than a quote, backslash or slash (which have short escapes:
+    ``\\"``, ``\\\\``, ``\\/``) can only hide as \\u00XX escapes of
+    printable characters; any other tag, behind any escape. (A plain search for a backslash
+    costs more than decoding the file: every line break of a note is one.)"""
+    if all(tag.isascii() and tag.isprintable() and not _ESCAPABLE.intersection(tag) for tag in keep_tags):
+        return _PRINTABLE_ASCII_ESCAPE.search(raw) is not None
+    return True
 
 
 def _check_unique(records: FileRecords) -> None:
