@@ -13,7 +13,8 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -148,18 +149,28 @@ def contributor_tuples(listed: list[Any]) -> list[tuple[str, ...]]:
     return list(map(distinct.__getitem__, map(tuple, listed)))
 
 
+_SESSION, _TITLE, _CREATED, _TYPE = (attrgetter(name) for name in ("memory_session_id", "title", "created_at_epoch",
+                                                                   "type"))
+
+
 def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags: tuple[str, ...],
                    scan_secrets: bool, with_access: bool) -> FileRecords:
     observations = doc.observations
-    intern = sys.intern  # one string per session: smaller to send to the parent, smaller there
+    # column by column with C-level maps; sessions interned: one string per session is smaller
+    # to send to the parent, and smaller there
+    titles = list(map(_TITLE, observations))
+    if None in titles:
+        titles = [title or "" for title in titles]
+    created = list(map(_CREATED, observations))
+    if created and min(created) < _MILLIS_THRESHOLD:
+        created = [e if e >= _MILLIS_THRESHOLD else e * 1000 for e in created]
     records = FileRecords(
         exported_at_millis=to_millis(doc.exportedAtEpoch),
         observation_count=doc.observationCount,
-        sessions=[intern(o.memory_session_id) for o in observations],
-        titles=[o.title or "" for o in observations],
-        created=[e if e >= _MILLIS_THRESHOLD else e * 1000
-                 for e in [o.created_at_epoch for o in observations]],
-        type_weights=[TYPE_WEIGHTS.get(o.type, UNKNOWN_TYPE_WEIGHT) for o in observations],
+        sessions=list(map(sys.intern, map(_SESSION, observations))),
+        titles=titles,
+        created=created,
+        type_weights=list(map(TYPE_WEIGHTS.get, map(_TYPE, observations), repeat(UNKNOWN_TYPE_WEIGHT))),
     )
     _check_unique(records)
     if keep_tags:
