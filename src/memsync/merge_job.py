@@ -38,6 +38,7 @@ from memsync.merged_index import (
     encode_index,
     file_digest,
     index_records,
+    spans_fit,
 )
 from memsync.model import (
     MERGE_EXPORTER,
@@ -370,7 +371,8 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
         raw: Any = None
         if index is not None:
             raw = map_nofollow(str(path))
-            if file_digest(raw) != index.digest:  # edited since (by hand, by another tool)
+            # edited since (by hand, by another tool), or spans that cannot be our writer's
+            if file_digest(raw) != index.digest or not spans_fit(index, len(raw)):
                 raw, index = bytes(raw), None
         if index is not None:
             records = index_records(index)

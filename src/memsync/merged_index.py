@@ -14,6 +14,8 @@ costs one slower merge, never data.
 
 from __future__ import annotations
 
+from itertools import islice
+from operator import lt
 from typing import Any
 
 import msgspec
@@ -99,6 +101,16 @@ def covers(index: MergedIndex, *, keep_tags: tuple[str, ...], secret_rules: str)
     """
     return (set(keep_tags) <= set(index.keep_tags)
             and (not secret_rules or index.secret_rules == secret_rules))
+
+
+def spans_fit(index: MergedIndex, size: int) -> bool:
+    """Whether the recorded heads lie inside a file of ``size`` bytes, in order, apart from one
+    another, as our writer lays them out. (That each one is a whole observation up to our
+    fields is what the matching digest vouches for: checking it byte by byte would cost more
+    than the rest of reading the index.)"""
+    starts, ends = index.starts, index.head_ends
+    return not starts or (0 < starts[0] and ends[-1] < size and all(map(lt, starts, ends))
+                          and all(map(lt, ends, islice(starts, 1, None))))
 
 
 def index_records(index: MergedIndex) -> FileRecords:

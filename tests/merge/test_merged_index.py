@@ -10,7 +10,7 @@ import orjson
 
 from builders import observation, read_json, write_contribution
 from clirun import run_mem_sync
-from memsync.merged_index import INDEX_NAME, decode_index, file_digest
+from memsync.merged_index import INDEX_NAME, decode_index, encode_index, file_digest
 
 NOW_S = 1_773_945_000
 LATEST = Path("merged/demo/latest.json")
@@ -159,3 +159,17 @@ def test_a_dry_run_writes_no_index_and_leaves_no_temp_file(shared_repo: Path):
 
     assert f"merged/demo/{INDEX_NAME}" in report["changedPaths"] and "merged/demo/latest.json" in report["changedPaths"]
     assert {p: p.read_bytes() for p in (shared_repo / "merged").rglob("*") if p.is_file()} == before
+
+
+def test_an_index_whose_spans_cannot_be_the_files_is_not_trusted(shared_repo: Path):
+    first_round(shared_repo)
+    merge(shared_repo)
+    index = decode_index((shared_repo / INDEX).read_bytes())
+    index.head_ends[0] = index.starts[1] + 5  # overlaps the next observation; the digest still matches
+    (shared_repo / INDEX).write_bytes(encode_index(index))
+    second_round(shared_repo)
+
+    report = merge(shared_repo)
+
+    assert report["projects"][0]["previousFrom"] == "parsed"
+    assert read_json(shared_repo / LATEST)["observationCount"] == report["projects"][0]["merged"]
