@@ -302,26 +302,31 @@ def backup_database(conn: sqlite3.Connection, dest: Path, path: Path) -> None:
 
 def existing_keys(conn: sqlite3.Connection, sessions: Iterable[str]) -> set[CompositeKey]:
     """Composite keys of rows already present for these sessions (epochs normalized to ms)."""
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS memsync_sessions(id TEXT PRIMARY KEY)")
-    conn.execute("DELETE FROM memsync_sessions")
-    conn.executemany("INSERT OR IGNORE INTO memsync_sessions(id) VALUES (?)", ((s,) for s in sessions))
-    rows = conn.execute(
+    rows = _joined_with_sessions(
+        conn, sessions,
         "SELECT o.memory_session_id, coalesce(o.title, ''), o.created_at_epoch "
-        "FROM observations o JOIN memsync_sessions s ON s.id = o.memory_session_id"
-    ).fetchall()
-    conn.execute("DELETE FROM memsync_sessions")
+        "FROM observations o JOIN memsync_sessions s ON s.id = o.memory_session_id",
+    )
     return {(session, title, to_millis(int(epoch))) for session, title, epoch in rows if epoch is not None}
 
 
 def existing_sessions(conn: sqlite3.Connection, sessions: Iterable[str]) -> set[str]:
+    rows = _joined_with_sessions(
+        conn, sessions,
+        "SELECT s.memory_session_id FROM sdk_sessions s JOIN memsync_sessions w ON w.id = s.memory_session_id",
+    )
+    return {row[0] for row in rows}
+
+
+def _joined_with_sessions(conn: sqlite3.Connection, sessions: Iterable[str], query: str) -> list[Any]:
+    """Rows of ``query``, which joins the temp table ``memsync_sessions`` filled with ``sessions``
+    (one join instead of a query per session, and no limit on the number of parameters)."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS memsync_sessions(id TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM memsync_sessions")
     conn.executemany("INSERT OR IGNORE INTO memsync_sessions(id) VALUES (?)", ((s,) for s in sessions))
-    rows = conn.execute(
-        "SELECT s.memory_session_id FROM sdk_sessions s JOIN memsync_sessions w ON w.id = s.memory_session_id"
-    ).fetchall()
+    rows = conn.execute(query).fetchall()
     conn.execute("DELETE FROM memsync_sessions")
-    return {row[0] for row in rows}
+    return rows
 
 
 def insert_rows(
