@@ -148,7 +148,7 @@ def _unlink_quietly(path: str) -> None:
 
 
 def write_all_if_changed(items: list[tuple[Path, bytes]], batch: int = 256) -> list[bool]:
-    """Atomically write each file whose bytes differ from ``data``: every one of a batch is staged
+    """Atomically write each (path, data) whose file does not hold ``data`` yet: a batch is staged
     (its fsync starts on its own thread, so the filesystem commits them together in a few
     journal flushes), then all are renamed and each folder is fsynced once. Returns, per item,
     whether it was written. On an error nothing not yet renamed is left behind."""

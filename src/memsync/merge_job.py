@@ -21,10 +21,10 @@ import orjson
 
 from memsync import __version__
 from memsync.allocation import bulk_allocation
-from memsync.atomic import StagedWrite, atomic_write_bytes
+from memsync.atomic import StagedWrite, atomic_write_bytes, current_bytes
 from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.merge.dedup import PREVIOUS_RANK, CandidateTable
-from memsync.merge.ingest import FileRecords, SecretHit, ingest_merged
+from memsync.merge.ingest import FileRecords, SecretHit, access_count, ingest_merged
 from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
 from memsync.merged_index import (
@@ -32,13 +32,12 @@ from memsync.merged_index import (
     MergedIndex,
     build_index,
     covers,
-    decode_index,
     digest_of,
     digester,
     encode_index,
     file_digest,
     index_records,
-    spans_fit,
+    load_matching,
 )
 from memsync.model import (
     MERGE_EXPORTER,
@@ -67,7 +66,6 @@ from memsync.repo import (
     discover_contributions,
     load_state,
     locate_observations,
-    map_nofollow,
     read_bytes_nofollow,
     read_contribution,
     read_observations,
@@ -315,7 +313,7 @@ def _merge(options: MergeOptions, state: MergeState, projects: dict[str, _Projec
     if processed or deletions:
         state.last_merged_at = now_millis // 1000
         state_bytes = dump_state(state)
-        state_changed = _differs(state_path, state_bytes)
+        state_changed = current_bytes(state_path) != state_bytes
 
     if not options.dry_run:
         _commit(repo, staged, options.while_flushing)
@@ -367,21 +365,16 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
     path = repo / options.output_dir / project.name / "latest.json"
     rel = _rel(repo, path)
     try:
-        index = _read_index(path.parent / INDEX_NAME, options, secret_rules)
-        raw: Any = None
-        if index is not None:
-            raw = map_nofollow(str(path))
-            # edited since (by hand, by another tool), or spans that cannot be our writer's
-            if file_digest(raw) != index.digest or not spans_fit(index, len(raw)):
-                raw, index = bytes(raw), None
-        if index is not None:
+        loaded = load_matching(path)
+        if loaded is not None and covers(loaded[0], keep_tags=options.keep_tags, secret_rules=secret_rules):
+            index, raw = loaded
             records = index_records(index)
             project.previous_spans = (index.starts, index.head_ends)
             project.previous_digest = index.digest
         else:
-            raw = read_bytes_nofollow(str(path)) if raw is None else raw
+            raw = read_bytes_nofollow(str(path))
             records = ingest_merged(raw, project=project.name, keep_tags=options.keep_tags,
-                                    scan_secrets=bool(secret_rules), with_access=True)
+                                    scan_secrets=bool(secret_rules))
             project.previous_fields = records.merge_fields or []
             project.previous_digest = file_digest(raw)
     except (FileNotFoundError, NotADirectoryError):
@@ -406,17 +399,6 @@ def _load_previous(repo: Path, options: MergeOptions, project: _Project, report:
         f"{rel} {problem}; restore it from git history (git checkout -- {rel}) and run again"
     )
     project.files = []
-
-
-def _read_index(path: Path, options: MergeOptions, secret_rules: str) -> MergedIndex | None:
-    """The index beside latest.json when it answers for this run; anything else is no index."""
-    try:
-        index = decode_index(read_bytes_nofollow(str(path)))
-    except (OSError, QuarantineReason):
-        return None
-    if index is None or not covers(index, keep_tags=options.keep_tags, secret_rules=secret_rules):
-        return None
-    return index
 
 
 def _by_position(values: list[int], indexes: list[int] | None, count: int) -> list[int]:
@@ -547,7 +529,7 @@ def _build_outputs(projects: dict[str, _Project], plans: dict[str, ProjectPlan],
         slots = list(compress(range(len(is_new)), is_new))
         heads = _interleave(_previous_heads(project, positions), list(map(_fresh_head, fresh)), slots)
         access = _interleave(list(map(project.previous_access.__getitem__, positions)),
-                             list(map(_access_count, fresh)), slots)
+                             [access_count(obs.get("access_count")) for obs in fresh], slots)
         contributors = table.contributors_of(rows)
         kept = list(map(table.keep.__contains__, rows))
         # a tail's keep flag and contributors repeat across the set: serialize each pair once
@@ -584,11 +566,6 @@ def _interleave(previous: list[Any], new: list[Any], slots: list[int]) -> list[A
 
 def _fresh_head(obs: Observation) -> bytes:
     return observation_head({k: v for k, v in obs.items() if k not in MERGE_FIELDS})
-
-
-def _access_count(obs: Observation) -> int:
-    count = obs.get("access_count")
-    return count if type(count) is int and count > 0 else 0
 
 
 def _previous_heads(project: _Project, positions: list[int]) -> list[Any]:
@@ -778,13 +755,6 @@ def _write(repo: Path, path: Path, data: bytes) -> None:
         atomic_write_bytes(path, data)
     except OSError as error:
         raise _write_error(repo, path, error) from None
-
-
-def _differs(path: Path, data: bytes) -> bool:
-    try:
-        return path.read_bytes() != data
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return True
 
 
 def _rel(repo: Path, path: Path) -> str:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from itertools import islice
 from operator import lt
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import xxhash
 
-from memsync.merge.ingest import FileRecords
+from memsync.errors import QuarantineReason
+from memsync.merge.ingest import FileRecords, contributor_tuples
+from memsync.repo import map_nofollow, read_bytes_nofollow
 
 INDEX_NAME = ".latest-index.msgpack"
 INDEX_FORMAT = 1  # bump whenever what a field means changes (type weights included)
@@ -44,6 +47,10 @@ class MergedIndex(msgspec.Struct, array_like=True, gc=False):
     contributor_ids: list[int]
     starts: list[int]  # byte offset of each observation's "{"
     head_ends: list[int]  # byte offset where its tail ("score" onwards) begins
+
+    def sessions(self) -> list[str]:
+        """Each observation's memory_session_id."""
+        return list(map(self.session_names.__getitem__, self.session_ids))
 
 
 _decode = msgspec.msgpack.Decoder(MergedIndex).decode
@@ -103,6 +110,21 @@ def covers(index: MergedIndex, *, keep_tags: tuple[str, ...], secret_rules: str)
             and (not secret_rules or index.secret_rules == secret_rules))
 
 
+def load_matching(latest: Path) -> tuple[MergedIndex, Any] | None:
+    """The index beside ``latest`` and a map of ``latest``, when the index still describes that
+    file (its digest matches and its spans fit); None for no, broken or stale index."""
+    try:
+        index = decode_index(read_bytes_nofollow(str(latest.parent / INDEX_NAME)))
+        if index is None:
+            return None
+        raw = map_nofollow(str(latest))
+    except (OSError, QuarantineReason):
+        return None
+    if file_digest(raw) != index.digest or not spans_fit(index, len(raw)):
+        return None  # edited since (by hand, by another tool), or spans that cannot be our writer's
+    return index, raw
+
+
 def spans_fit(index: MergedIndex, size: int) -> bool:
     """Whether the recorded heads lie inside a file of ``size`` bytes, in order, apart from one
     another, as our writer lays them out. (That each one is a whole observation up to our
@@ -115,11 +137,11 @@ def spans_fit(index: MergedIndex, size: int) -> bool:
 
 def index_records(index: MergedIndex) -> FileRecords:
     """The previous merged set as the records the candidate table takes."""
-    sets = [tuple(sorted(set(names) - {""})) for names in index.contributor_sets]
+    sets = contributor_tuples(index.contributor_sets)
     return FileRecords(
         exported_at_millis=index.exported_at_millis,
         observation_count=len(index.session_ids),
-        sessions=list(map(index.session_names.__getitem__, index.session_ids)),
+        sessions=index.sessions(),
         titles=index.titles,
         created=index.created,
         type_weights=index.type_weights,

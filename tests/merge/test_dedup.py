@@ -18,8 +18,7 @@ def test_newest_export_wins_and_contributors_are_counted_by_name():
     fold(table, "alice", 500, 2)
     row = table.rows[KEY]
     assert table.type_weight[row] == 0.9 and table.dev[row] == "alice"
-    assert table.contributors(row) == ["alice", "bob"]
-    assert table.contributor_count(row) == 2
+    assert table.contributors_of([row]) == [("alice", "bob")]
 
 
 def test_equal_exports_break_by_developer_name_not_by_arrival_order():
@@ -47,7 +46,7 @@ def test_a_file_mixing_new_and_known_keys_keeps_rows_aligned():
     table.add_file(records, dev="alice", rank=1)
     assert table.keys() == [OTHER, KEY]
     assert table.rows[KEY] == 1 and table.type_weight[1] == 0.5 and 1 in table.keep
-    assert table.contributors(0) == ["alice", "bob"] and table.type_weight[0] == 0.4
+    assert table.contributors_of([0]) == [("alice", "bob")] and table.type_weight[0] == 0.4
 
 
 def test_previously_merged_copy_keeps_its_content_and_gains_contributors():
@@ -57,4 +56,4 @@ def test_previously_merged_copy_keeps_its_content_and_gains_contributors():
     fold(table, "dave", 9_999_999_999_999, 0, weight=0.3)
     row = table.rows[KEY]
     assert table.rank[row] == -1 and table.type_weight[row] == 1.0
-    assert table.contributors(row) == ["carol", "dave"]
+    assert table.contributors_of([row]) == [("carol", "dave")]

@@ -33,7 +33,7 @@ def test_column_scores_equal_the_scalar_formula(strategy):
     got = score_rows(table, 3, settings)
     for row, key in enumerate(keys):
         if strategy == "passive":
-            third = diffusion_weight(len(table.contributors(row)), 3)
+            third = diffusion_weight(len(table.contributors_of([row])[0]), 3)
         else:
             third = access_weight(table.access[row], max(table.access))
         assert got[row] == pytest.approx(score(table.type_weight[row], key[2], third, NOW, settings.weights))

@@ -7,7 +7,6 @@ key: a cold merge of a million observations inserts most keys with a few C-level
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from itertools import compress, repeat
 from operator import ne
 from typing import Any
@@ -116,22 +115,12 @@ class CandidateTable:
         self.rank[row] = rank
         self.index[row] = index
 
-    def contributor_count(self, row: int) -> int:
-        devs = self.devs.get(row)
-        return 1 if devs is None else len(devs)
-
     def contributors_of(self, rows: list[int]) -> list[tuple[str, ...]]:
-        """``contributors`` of many rows, as tuples (a previous merge's are shared, not copied)."""
+        """The sorted developer names of each of ``rows``, as tuples (a previous merge's are
+        shared, not copied: do not mutate them)."""
         found: list[Any] = list(map(self.devs.get, rows))
         # most rows hold a shared tuple already; only the others are looked at one by one
         for position in compress(range(len(found)), map(ne, map(type, found), repeat(tuple))):
             names = found[position]
             found[position] = (self.dev[rows[position]],) if names is None else tuple(sorted(names))
         return found
-
-    def contributors(self, row: int) -> Sequence[str]:
-        """Sorted developer names (do not mutate: a previous merge's tuple is shared)."""
-        devs = self.devs.get(row)
-        if devs is None:
-            return (self.dev[row],)
-        return devs if type(devs) is tuple else sorted(devs)

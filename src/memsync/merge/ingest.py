@@ -120,9 +120,9 @@ def ingest_merged(
     project: str,
     keep_tags: tuple[str, ...],
     scan_secrets: bool,
-    with_access: bool = False,
 ) -> FileRecords:
-    """The same records from our own previous latest.json, with its contributors and keep flags."""
+    """The same records from our own previous latest.json, with its contributors, keep flags and
+    access counts (kept whatever the strategy: the merged set's index records them)."""
     try:
         doc = _decode_merged(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as error:
@@ -130,7 +130,7 @@ def ingest_merged(
         raise QuarantineReason(f"has an unexpected shape ({error})") from None
     if doc.version != FORMAT_VERSION or doc.project != project or doc.observationCount != len(doc.observations):
         _checked_dicts(raw, project, None)  # raises
-    records = _typed_records(raw, doc, keep_tags, False, with_access)
+    records = _typed_records(raw, doc, keep_tags, False, True)
     stored = [i for i, o in enumerate(doc.observations) if o.keep]
     records.kept = sorted(set(records.kept).union(stored))
     records.contributors = contributor_tuples([o.contributors or () for o in doc.observations])
@@ -138,6 +138,11 @@ def ingest_merged(
     if scan_secrets:
         _withhold(records, _secret_hits(raw, None))
     return records
+
+
+def access_count(value: Any) -> int:
+    """An observation's ``access_count`` as the hook strategy counts it: 0 unless a positive integer."""
+    return value if type(value) is int and value > 0 else 0
 
 
 def contributor_tuples(listed: list[Any]) -> list[tuple[str, ...]]:
@@ -176,8 +181,7 @@ def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags
     if keep_tags:
         records.kept = _kept_positions(raw, observations, keep_tags)
     if with_access:
-        records.access = [o.access_count if o.access_count and o.access_count > 0 else 0
-                          for o in observations]
+        records.access = list(map(access_count, map(attrgetter("access_count"), observations)))
     if scan_secrets:
         _withhold(records, _secret_hits(raw, None))
     return records
@@ -272,8 +276,7 @@ def _records_from_dicts(raw: bytes, checked: tuple[int, list[dict[str, Any]]], k
     )
     _check_unique(records)
     if with_access:
-        counts = [o.get("access_count") for o in observations]
-        records.access = [c if type(c) is int and c > 0 else 0 for c in counts]
+        records.access = [access_count(o.get("access_count")) for o in observations]
     if scan_secrets:
         _withhold(records, _secret_hits(raw, observations))
     return records

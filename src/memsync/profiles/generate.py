@@ -22,8 +22,8 @@ import orjson
 
 from memsync.allocation import bulk_allocation
 from memsync.atomic import current_bytes, write_all_if_changed
-from memsync.errors import MemSyncError, QuarantineReason, UsageError
-from memsync.merged_index import INDEX_NAME, MergedIndex, decode_index, file_digest
+from memsync.errors import MemSyncError, UsageError
+from memsync.merged_index import load_matching
 from memsync.model import (
     check_envelope,
     check_observation,
@@ -33,7 +33,7 @@ from memsync.model import (
     to_millis,
 )
 from memsync.profiles import columns, metrics
-from memsync.repo import WorkerPool, map_nofollow, read_bytes_nofollow
+from memsync.repo import WorkerPool
 from memsync.safety.names import check_safe_name, is_safe_name
 
 FORMATS = ("json", "md")
@@ -199,10 +199,10 @@ def _read_contribution(path: Path, *, project: str, dev: str) -> tuple[int, colu
 def _read_merged(path: Path) -> tuple[frozenset[str], int | None]:
     """Keys of the merged set and its exportedAt (ms); a missing or broken file means nothing
     survived (yet). The merge's index gives them without parsing the file, while it matches."""
-    index = _matching_index(path)
-    if index is not None:
-        sessions = list(map(index.session_names.__getitem__, index.session_ids))
-        return frozenset(columns.key_tokens(sessions, index.titles, index.created)), index.exported_at_millis
+    loaded = load_matching(path)
+    if loaded is not None:
+        index = loaded[0]
+        return frozenset(columns.key_tokens(index.sessions(), index.titles, index.created)), index.exported_at_millis
     try:
         doc = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
@@ -222,16 +222,6 @@ def _read_merged(path: Path) -> tuple[frozenset[str], int | None]:
             continue
         keys.add(columns.key_token(obs["memory_session_id"], obs.get("title"), to_millis(obs["created_at_epoch"])))
     return frozenset(keys), exported_at
-
-
-def _matching_index(path: Path) -> MergedIndex | None:
-    try:
-        index = decode_index(read_bytes_nofollow(str(path.parent / INDEX_NAME)))
-        if index is None or file_digest(map_nofollow(str(path))) != index.digest:
-            return None
-    except (OSError, QuarantineReason):
-        return None
-    return index
 
 
 # --- building -----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from memsync.atomic import atomic_write_bytes
 from memsync.errors import SecretsFound, UsageError
 from memsync.safety.secret_rules import RULE_IDS, RULES, Rule
 
@@ -227,11 +227,7 @@ def _cached_database(hyperscan: Any, patterns: Sequence[str]) -> Any:
         flags=[0] * len(patterns),
     )
     with contextlib.suppress(Exception):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".anchors-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(hyperscan.dumpb(db))
-        os.replace(tmp, path)
+        atomic_write_bytes(path, hyperscan.dumpb(db))
     return db
 
 
