@@ -147,6 +147,7 @@ class MergeReport:
     secret_findings: list[dict[str, Any]] = field(default_factory=list)
     retention_deleted: list[str] = field(default_factory=list)
     profiles_written: list[str] = field(default_factory=list)
+    profiles_reused: list[str] = field(default_factory=list)  # <project>/<dev> counted from a stored summary
     changed_paths: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # problems that fail the run
     exit_code: int = 0
@@ -179,7 +180,7 @@ class MergeReport:
             ],
             "secretFindings": self.secret_findings,
             "retentionDeleted": self.retention_deleted,
-            "profiles": {"written": self.profiles_written},
+            "profiles": {"written": self.profiles_written, "reused": self.profiles_reused},
             "failures": self.failures,
             "totals": totals,
             "exitCode": self.exit_code,
@@ -683,6 +684,7 @@ def _generate_profiles(repo: Path, options: MergeOptions, projects: list[_Projec
             report.failures.append(f"profiles for {project.name}: {error}")
             continue
         report.profiles_written.extend(run.written)
+        report.profiles_reused.extend(f"{project.name}/{dev}" for dev in run.reused)
         report.changed_paths.extend(run.written)
 
 

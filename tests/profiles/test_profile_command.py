@@ -18,8 +18,10 @@ from memsync.profiles.generate import generate_project_profiles
 
 EXPECTED = [
     "profiles/demo/README.md",
+    "profiles/demo/alice/.summary.msgpack",
     "profiles/demo/alice/profile.json",
     "profiles/demo/alice/profile.md",
+    "profiles/demo/bob/.summary.msgpack",
     "profiles/demo/bob/profile.json",
     "profiles/demo/bob/profile.md",
     "profiles/demo/team-concepts.json",
@@ -49,7 +51,7 @@ def test_profile_writes_every_page_and_rerun_is_byte_identical(team: Path) -> No
     output = _run(team, "--project", "demo", "--now", str(NOW_MILLIS))
     first = _snapshot(team)
     assert sorted(first) == EXPECTED
-    assert "demo: 2 developers, 7 file(s) updated" in output
+    assert "demo: 2 developers, 9 file(s) updated" in output
     mtimes = {path: (team / path).stat().st_mtime_ns for path in first}
     output = _run(team, "--project", "demo", "--now", str(NOW_MILLIS))
     assert "profiles up to date" in output
@@ -92,7 +94,7 @@ def test_new_contribution_changes_only_affected_pages(team: Path) -> None:
 
 def test_format_json_writes_no_markdown(team: Path) -> None:
     _run(team, "--format", "json", "--now", str(NOW_MILLIS))
-    assert sorted(_snapshot(team)) == [p for p in EXPECTED if p.endswith(".json")]
+    assert sorted(_snapshot(team)) == [p for p in EXPECTED if not p.endswith(".md")]
 
 
 def test_format_md_adds_markdown_to_json_like_claude_mem_sync(team: Path) -> None:
@@ -102,7 +104,8 @@ def test_format_md_adds_markdown_to_json_like_claude_mem_sync(team: Path) -> Non
 
 def test_dev_flag_writes_only_that_profile(team: Path) -> None:
     _run(team, "--project", "demo", "--dev", "alice", "--now", str(NOW_MILLIS))
-    assert sorted(_snapshot(team)) == ["profiles/demo/alice/profile.json", "profiles/demo/alice/profile.md"]
+    assert sorted(_snapshot(team)) == ["profiles/demo/alice/.summary.msgpack", "profiles/demo/alice/profile.json",
+                                       "profiles/demo/alice/profile.md"]
 
 
 def test_anonymized_pages_never_name_another_developer(team: Path) -> None:

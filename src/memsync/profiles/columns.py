@@ -8,10 +8,11 @@ JSON array of clean strings) falls back value by value to the very functions of 
 so both paths give the same ``DevSummary`` (tests/profiles/test_profile_columns.py holds them
 to it).
 
-What crosses from a worker to the parent is small: counters, and ``PackedFacts``: one string
-per composite key (``key_token``; strings pickle and hash several times cheaper than tuples),
-grouped by session, with the type, day and raw concepts of each observation in flat buffers,
-read again only for the observations another developer also exported (``counts_of``).
+What crosses from a worker to the parent is small: counters, and ``PackedFacts``: a 16-byte
+digest per composite key (``key_digest``; it pickles, hashes and stores several times cheaper
+than a tuple, and names no session or title), grouped by session, with the type, day and raw
+concepts of each observation in flat buffers, read again only for the observations another
+developer also exported (``counts_of``). ``summary_store`` keeps the same between runs.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, repeat
-from operator import floordiv, le
+from operator import floordiv, le, methodcaller
 from typing import Any
 
 import msgspec
+import xxhash
 
 from memsync.profiles import metrics
 
@@ -51,6 +53,21 @@ def key_tokens(sessions: list[str], titles: list[str | None], millis: list[int])
     if _KEY_SEPARATOR in "".join(sessions) or _KEY_SEPARATOR in "".join(titles):  # type: ignore[arg-type]
         return list(map(key_token, sessions, titles, millis))
     return list(map(_KEY_SEPARATOR.join, zip(sessions, titles, map(str, millis), strict=True)))  # type: ignore[arg-type]
+
+
+# Lone surrogates (a JSON "\ud800" escape) are kept, so every string has a digest.
+_UTF8 = methodcaller("encode", "utf-8", "surrogatepass")
+
+
+def digests(strings: Iterable[str]) -> list[bytes]:
+    """xxh3-128 of each string's UTF-8: equal exactly when the strings are (128 bits: a collision
+    among a team's keys is not a practical event)."""
+    return list(map(xxhash.xxh3_128_digest, map(_UTF8, strings)))
+
+
+def key_digest(session: str, title: str | None, millis: int) -> bytes:
+    """The digest of one composite key (see ``key_token``), as the profiles compare keys."""
+    return digests([key_token(session, title, millis)])[0]
 
 
 def to_millis_column(epochs: list[int]) -> list[int]:
@@ -194,9 +211,10 @@ def summarize_columns(rows: ObservationColumns) -> metrics.DevSummary:
         "day_counts": dict(day_counts(rows.millis)),
     }
     grouped, sessions, sizes = rows.grouped_by_session()
+    facts = PackedFacts.pack(grouped, sessions, sizes)
     return metrics.DevSummary(
-        facts=PackedFacts.pack(grouped, sessions, sizes),
-        keys=grouped.tokens,
+        facts=facts,
+        keys=facts.keys,
         **counted,
         directory_counts=dict(directories),
         distinct_files=len(paths),
@@ -210,10 +228,10 @@ class PackedFacts:
     """What the team totals need of a developer's observations (key, type, concepts, day) as a
     few flat buffers: cheap to pickle, and only the rows asked for are ever read again."""
 
-    def __init__(self, keys: list[str], sessions: list[str], session_sizes: bytes, type_names: list[str],
+    def __init__(self, keys: list[bytes], sessions: list[bytes], session_sizes: bytes, type_names: list[str],
                  type_ids: bytes, millis: bytes, concepts: str | list[Any], concept_ends: bytes) -> None:
-        self.keys = keys                      # key_token of each row; a session's rows are together
-        self._sessions = sessions
+        self.keys = keys                      # key_digest of each row; a session's rows are together
+        self._sessions = sessions             # digests of the sessions' names
         self._session_sizes = session_sizes
         self._type_names = type_names
         self._type_ids = type_ids
@@ -225,10 +243,12 @@ class PackedFacts:
     def pack(cls, rows: ObservationColumns, sessions: list[str], sizes: list[int]) -> PackedFacts:
         type_index = {name: number for number, name in enumerate(dict.fromkeys(rows.types))}
         values = rows.concepts
+        if None in values:  # no concepts counts as an empty array does, and joins as one
+            values = ["[]" if value is None else value for value in values]
         joined = all(map(str.__instancecheck__, values))
         return cls(
-            rows.tokens,
-            sessions,
+            digests(rows.tokens),
+            digests(sessions),
             array("I", sizes).tobytes(),
             list(type_index),
             array("I", map(type_index.__getitem__, rows.types)).tobytes(),
@@ -237,14 +257,18 @@ class PackedFacts:
             array("Q", accumulate(map(len, values))).tobytes() if joined else b"",
         )
 
+    def fields(self) -> tuple[Any, ...]:
+        """What ``PackedFacts(*fields)`` is made of (pickled, and stored by ``summary_store``)."""
+        return (self.keys, self._sessions, self._session_sizes, self._type_names, self._type_ids, self._millis,
+                self._concepts, self._concept_ends)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return PackedFacts, (self.keys, self._sessions, self._session_sizes, self._type_names, self._type_ids,
-                             self._millis, self._concepts, self._concept_ends)
+        return PackedFacts, self.fields()
 
     def __len__(self) -> int:
         return len(self.keys)
 
-    def keys_by_session(self) -> tuple[list[str], array[int], list[str]]:
+    def keys_by_session(self) -> tuple[list[bytes], array[int], list[bytes]]:
         """(sessions, how many rows each has, the keys), the rows being grouped by session."""
         return self._sessions, array("I", self._session_sizes), self.keys
 

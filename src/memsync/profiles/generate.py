@@ -2,8 +2,10 @@
 
 Reads ``contributions/<project>/<dev>/*.json`` and ``merged/<project>/latest.json``; writes
 ``profiles/<project>/<dev>/profile.json|profile.md`` and ``profiles/<project>/team-overview.json``,
-``team-concepts.json`` and ``README.md``. A file whose bytes would not change is not rewritten,
-so an unchanged repository gives no commit.
+``team-concepts.json`` and ``README.md``, plus each developer's ``.summary.msgpack``
+(``summary_store``: their files counted, so a later run re-reads only developers whose files
+changed). A file whose bytes would not change is not rewritten, so an unchanged repository
+gives no commit.
 
 Contribution files the merge would quarantine (unreadable, invalid, wrong folder) are skipped
 here without a word: the merge report is where they are reported.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +24,7 @@ import orjson
 
 from memsync.allocation import bulk_allocation
 from memsync.atomic import current_bytes, write_all_if_changed
-from memsync.errors import MemSyncError, UsageError
+from memsync.errors import MemSyncError, QuarantineReason, UsageError
 from memsync.merged_index import load_matching
 from memsync.model import (
     check_envelope,
@@ -32,13 +34,15 @@ from memsync.model import (
     fields_match_path,
     to_millis,
 )
-from memsync.profiles import columns, metrics
-from memsync.repo import WorkerPool
+from memsync.profiles import columns, metrics, summary_store
+from memsync.repo import WorkerPool, read_bytes_nofollow
 from memsync.safety.names import check_safe_name, is_safe_name
 
 FORMATS = ("json", "md")
 # Same ceiling as the merge's default: a bigger file is quarantined there, so it is ignored here.
 MAX_FILE_BYTES = 20 * 1024 * 1024
+# A stored summary is ~60 bytes per observation; anything far bigger is not one of ours.
+MAX_STORED_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class ProfileRun:
     written: list[str]        # repo-relative posix paths whose bytes changed (dry-run: would change)
     devs: list[str]           # developers profiled
     skipped: list[str] = field(default_factory=list)  # outputs refused (a symlink in the way)
+    reused: list[str] = field(default_factory=list)   # developers counted from their stored summary
 
 
 @dataclass(frozen=True)
@@ -54,9 +59,21 @@ class ProjectInputs:
 
     project: str
     dev_summaries: dict[str, metrics.DevSummary]  # sorted by dev; observations deduplicated per dev
-    merged_keys: frozenset[str]  # columns.key_token of each merged observation
+    merged_keys: frozenset[Hashable]  # columns.key_digest of each merged observation
     newest_export_millis: int | None  # newest exportedAt of a contribution or of the merged set
     team: metrics.TeamStats
+    stored: dict[str, bytes] = field(default_factory=dict)  # dev -> a summary_store file to (re)write
+    reused: tuple[str, ...] = ()  # developers whose stored summary matched their files
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What a worker made of one developer's folder."""
+
+    newest_export_millis: int
+    summary: metrics.DevSummary
+    stored: bytes | None  # a new summary_store file, or None (the stored one matched, or none kept)
+    reused: bool
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -68,25 +85,35 @@ def list_projects(repo: Path, contributions_dir: str = "contributions") -> list[
 
 def load_project(
     repo: Path, project: str, *, contributions_dir: str = "contributions", merged_dir: str = "merged",
-    pool: WorkerPool | None = None,
+    profiles_dir: str | None = "profiles", pool: WorkerPool | None = None,
 ) -> ProjectInputs:
     """Read every developer's contributions, one developer per job on ``pool`` (one worker
-    process per core for a big project when none is given)."""
+    process per core for a big project when none is given). A developer whose stored summary
+    (``summary_store``, under ``profiles_dir``; None: not kept) matches their files is not re-read."""
     check_safe_name(project, "project")
     per_dev: dict[str, metrics.DevSummary] = {}
+    stored: dict[str, bytes] = {}
+    reused: list[str] = []
     tally = metrics.TeamTally()
     newest: int | None = None
-    jobs = [(dev_dir.path, project, dev_dir.name) for dev_dir in _safe_subdirs(repo / contributions_dir / project)]
-    total = sum(_folder_bytes(path) for path, _, _ in jobs)
+    jobs = [
+        (dev_dir.path, project, dev_dir.name, _stored_summary_path(repo, profiles_dir, project, dev_dir.name))
+        for dev_dir in _safe_subdirs(repo / contributions_dir / project)
+    ]
+    total = sum(_folder_bytes(job[0]) for job in jobs)
     with WorkerPool(None) if pool is None else contextlib.nullcontext(pool) as workers:
         # Results come back in job (= name) order, so the team totals grow while workers still read.
-        for dev, loaded in zip([dev for _, _, dev in jobs], workers.map(_load_developer, jobs, total_bytes=total),
+        for dev, loaded in zip([job[2] for job in jobs], workers.map(_load_developer, jobs, total_bytes=total),
                                strict=True):
             if loaded is None:
                 continue
-            exported_at, summary = loaded
-            per_dev[dev] = summary
-            tally.add(dev, summary)
+            per_dev[dev] = loaded.summary
+            tally.add(dev, loaded.summary)
+            if loaded.stored is not None:
+                stored[dev] = loaded.stored
+            if loaded.reused:
+                reused.append(dev)
+            exported_at = loaded.newest_export_millis
             newest = exported_at if newest is None else max(newest, exported_at)
     merged_keys, merged_at = _read_merged(repo / merged_dir / project / "latest.json")
     # The merge stamps latest.json with its "now", so this default reproduces what CI wrote.
@@ -97,25 +124,65 @@ def load_project(
         merged_keys=merged_keys,
         newest_export_millis=max(stamps) if stamps else None,
         team=tally.stats(),
+        stored=stored,
+        reused=tuple(reused),
     )
 
 
-def _load_developer(job: tuple[str, str, str]) -> tuple[int, metrics.DevSummary] | None:
-    """Worker: (newest exportedAt, counts and packed facts of each distinct observation) of one
-    developer's readable files, or None. Parsed file by file, so no narrative is kept."""
-    path, project, dev = job
-    files: list[columns.ObservationColumns] = []
+def stored_summary_relative(profiles_dir: str, project: str, dev: str) -> str:
+    """Where a developer's stored summary lives, repo-relative."""
+    return f"{profiles_dir}/{project}/{dev}/{summary_store.SUMMARY_NAME}"
+
+
+def _stored_summary_path(repo: Path, profiles_dir: str | None, project: str, dev: str) -> str | None:
+    if profiles_dir is None:
+        return None
+    relative = stored_summary_relative(profiles_dir, project, dev)
+    return None if _crosses_symlink(repo, relative) else str(repo / relative)
+
+
+def _load_developer(job: tuple[str, str, str, str | None]) -> _Loaded | None:
+    """Worker: one developer's readable files, counted (see ``_Loaded``), or None when none is
+    readable. Parsed file by file, so no narrative is kept."""
+    path, project, dev, stored_path = job
+    files = _contribution_files(Path(path))
+    stored = _read_stored(stored_path)
+    if stored is not None:
+        fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
+        for file in files:
+            fingerprint.add_file(file.name, _read_limited(file))
+        found = summary_store.decode_summary(stored, fingerprint=fingerprint.digest())
+        if found is not None:
+            return _Loaded(found[0], found[1], None, reused=True)
+    # Read again (and fingerprinted as read): what is counted is what the new summary describes.
+    fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
+    parsed: list[columns.ObservationColumns] = []
     newest: int | None = None
-    for file in _contribution_files(Path(path)):
-        loaded = _read_contribution(file, project=project, dev=dev)
+    for file in files:
+        raw = _read_limited(file)
+        fingerprint.add_file(file.name, raw)
+        loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev)
         if loaded is None:
             continue
         exported_at, rows = loaded
-        files.append(rows)  # files are in stamp order: the newest export wins
+        parsed.append(rows)  # files are in stamp order: the newest export wins
         newest = exported_at if newest is None else max(newest, exported_at)
-    if newest is None or not any(rows.tokens for rows in files):
+    if newest is None or not any(rows.tokens for rows in parsed):
         return None
-    return newest, columns.summarize_columns(columns.latest_rows(files))
+    summary = columns.summarize_columns(columns.latest_rows(parsed))
+    encoded = None
+    if stored_path is not None:
+        encoded = summary_store.encode_summary(summary, fingerprint=fingerprint.digest(), newest_export_millis=newest)
+    return _Loaded(newest, summary, encoded, reused=False)
+
+
+def _read_stored(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return read_bytes_nofollow(path, MAX_STORED_BYTES)
+    except (OSError, QuarantineReason):
+        return None
 
 
 def _folder_bytes(path: str) -> int:
@@ -147,14 +214,16 @@ def _contribution_files(dev_dir: Path) -> list[Path]:
     ]
 
 
-def _read_contribution(path: Path, *, project: str, dev: str) -> tuple[int, columns.ObservationColumns] | None:
-    """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None."""
+def _read_limited(path: Path) -> bytes | None:
+    """The file's bytes, or None when it cannot be read or is over the size limit."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return None
-        raw = path.read_bytes()
-    except OSError:
+        return read_bytes_nofollow(str(path), MAX_FILE_BYTES)
+    except (OSError, QuarantineReason):
         return None
+
+
+def _parse_contribution(raw: bytes, *, project: str, dev: str) -> tuple[int, columns.ObservationColumns] | None:
+    """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None."""
     try:
         doc = decode_contribution_fields(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
@@ -196,13 +265,14 @@ def _read_contribution(path: Path, *, project: str, dev: str) -> tuple[int, colu
     return exported_at, rows
 
 
-def _read_merged(path: Path) -> tuple[frozenset[str], int | None]:
+def _read_merged(path: Path) -> tuple[frozenset[Hashable], int | None]:
     """Keys of the merged set and its exportedAt (ms); a missing or broken file means nothing
     survived (yet). The merge's index gives them without parsing the file, while it matches."""
     loaded = load_matching(path)
     if loaded is not None:
         index = loaded[0]
-        return frozenset(columns.key_tokens(index.sessions(), index.titles, index.created)), index.exported_at_millis
+        keys = columns.key_tokens(index.sessions(), index.titles, index.created)
+        return frozenset(columns.digests(keys)), index.exported_at_millis
     try:
         doc = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
@@ -220,7 +290,7 @@ def _read_merged(path: Path) -> tuple[frozenset[str], int | None]:
             check_observation(obs, index)
         except MemSyncError:
             continue
-        keys.add(columns.key_token(obs["memory_session_id"], obs.get("title"), to_millis(obs["created_at_epoch"])))
+        keys.add(columns.key_digest(obs["memory_session_id"], obs.get("title"), to_millis(obs["created_at_epoch"])))
     return frozenset(keys), exported_at
 
 
@@ -302,7 +372,8 @@ def generate_project_profiles(
     if unknown_formats or not formats:
         raise UsageError(f"unknown profile format {unknown_formats or formats!r}; use json and/or md")
     with bulk_allocation():
-        inputs = load_project(repo, project, contributions_dir=contributions_dir, merged_dir=merged_dir, pool=pool)
+        inputs = load_project(repo, project, contributions_dir=contributions_dir, merged_dir=merged_dir,
+                              profiles_dir=profiles_dir, pool=pool)
     if devs is not None:
         for dev in devs:
             check_safe_name(dev, "developer")
@@ -324,6 +395,8 @@ def generate_project_profiles(
         formats=formats,
         profiles_dir=profiles_dir,
     )
+    for dev in sorted(inputs.stored) if devs is None else sorted(set(devs) & set(inputs.stored)):
+        outputs[stored_summary_relative(profiles_dir, project, dev)] = inputs.stored[dev]
     skipped = sorted(relative for relative in outputs if _crosses_symlink(repo, relative))
     pending = [(relative, data) for relative, data in sorted(outputs.items()) if relative not in skipped]
     if dry_run:
@@ -331,7 +404,8 @@ def generate_project_profiles(
     else:
         written = _write_all(repo, pending)
     profiled = sorted(inputs.dev_summaries) if devs is None else sorted(set(devs))
-    return ProfileRun(written=written, devs=profiled, skipped=skipped)
+    reused = [dev for dev in inputs.reused if dev in profiled]
+    return ProfileRun(written=written, devs=profiled, skipped=skipped, reused=reused)
 
 
 def _write_all(repo: Path, pending: list[tuple[str, bytes]]) -> list[str]:

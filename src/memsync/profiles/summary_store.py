@@ -1,0 +1,150 @@
+"""A developer's counted contributions, kept beside their profile so the next run need not re-read them.
+
+``profiles/<project>/<dev>/.summary.msgpack`` holds what ``columns.summarize_columns`` made of
+the developer's contribution files: the counters and the packed facts (key digests, never a
+session name or title). It is trusted only while its fingerprint matches: the names, sizes and
+xxh3-128 digests of every file in ``contributions/<project>/<dev>/``, the project, the developer,
+the size limit and the mem-sync version that counted them. Any other file (a new export, an
+edited one, a deleted one, an upgrade) means the developer is read again and the summary
+rewritten. Hashing a developer's files costs a few milliseconds; decoding and counting them,
+about a hundred per ten thousand observations.
+
+It is a cache: deleting it costs one slower run, never a different page. A summary whose
+buffers do not fit together is ignored like a missing one.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+import msgspec
+import xxhash
+
+from memsync import __version__
+from memsync.profiles import columns, metrics
+
+SUMMARY_NAME = ".summary.msgpack"
+SUMMARY_FORMAT = 1  # bump whenever what a field means changes
+
+
+class StoredSummary(msgspec.Struct, array_like=True, gc=False):
+    format: int
+    fingerprint: bytes  # see Fingerprint
+    newest_export_millis: int
+    type_counts: dict[str, int]
+    concept_counts: dict[str, int]
+    day_counts: dict[int, int]
+    directory_counts: dict[str, int]
+    distinct_files: int
+    file_references: int
+    # columns.PackedFacts, field for field
+    keys: list[bytes]
+    sessions: list[bytes]
+    session_sizes: bytes
+    type_names: list[str]
+    type_ids: bytes
+    millis: bytes
+    concepts: str
+    concept_ends: bytes
+
+
+_decode = msgspec.msgpack.Decoder(StoredSummary).decode
+_encode = msgspec.msgpack.Encoder().encode
+
+
+class Fingerprint:
+    """The inputs a summary was counted from, fed file by file in name order."""
+
+    def __init__(self, *, project: str, dev: str, max_file_bytes: int) -> None:
+        self._hash = xxhash.xxh3_128()
+        self._update(f"mem-sync {__version__} summary {SUMMARY_FORMAT} {max_file_bytes}", project, dev)
+
+    def add_file(self, name: str, data: bytes | None) -> None:
+        """A contribution file and its bytes (None: it could not be read, or is over the limit)."""
+        self._update(name, "-" if data is None else f"{len(data)}:{xxhash.xxh3_128_hexdigest(data)}")
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+    def _update(self, *parts: str) -> None:
+        for part in parts:
+            encoded = part.encode("utf-8", "surrogatepass")
+            self._hash.update(b"%d:" % len(encoded))  # length-prefixed: no two lists hash alike
+            self._hash.update(encoded)
+
+
+def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_export_millis: int) -> bytes | None:
+    """The stored form of a summary from ``columns.summarize_columns``; None when its concepts are
+    not all strings (a loose file's real arrays), which the store does not keep."""
+    facts = summary.facts
+    if not isinstance(facts, columns.PackedFacts):
+        return None
+    keys, sessions, session_sizes, type_names, type_ids, millis, concepts, concept_ends = facts.fields()
+    if not isinstance(concepts, str):
+        return None
+    return _encode(StoredSummary(
+        format=SUMMARY_FORMAT,
+        fingerprint=fingerprint,
+        newest_export_millis=newest_export_millis,
+        # sorted: a counter's order follows string hashes, and the file must not churn
+        type_counts=dict(sorted(summary.type_counts.items())),
+        concept_counts=dict(sorted(summary.concept_counts.items())),
+        day_counts=dict(sorted(summary.day_counts.items())),
+        directory_counts=dict(sorted(summary.directory_counts.items())),
+        distinct_files=summary.distinct_files,
+        file_references=summary.file_references,
+        keys=keys,
+        sessions=sessions,
+        session_sizes=session_sizes,
+        type_names=type_names,
+        type_ids=type_ids,
+        millis=millis,
+        concepts=concepts,
+        concept_ends=concept_ends,
+    ))
+
+
+def decode_summary(data: bytes, *, fingerprint: bytes) -> tuple[int, metrics.DevSummary] | None:
+    """(newest exportedAt, the summary) stored for exactly these inputs, else None."""
+    try:
+        stored = _decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if stored.format != SUMMARY_FORMAT or stored.fingerprint != fingerprint or not _fits(stored):
+        return None
+    facts = columns.PackedFacts(stored.keys, stored.sessions, stored.session_sizes, stored.type_names,
+                                stored.type_ids, stored.millis, stored.concepts, stored.concept_ends)
+    return stored.newest_export_millis, metrics.DevSummary(
+        facts=facts,
+        keys=facts.keys,
+        type_counts=stored.type_counts,
+        concept_counts=stored.concept_counts,
+        day_counts=stored.day_counts,
+        directory_counts=stored.directory_counts,
+        distinct_files=stored.distinct_files,
+        file_references=stored.file_references,
+    )
+
+
+def _fits(stored: StoredSummary) -> bool:
+    """The buffers describe the same rows, so ``counts_of`` cannot read past one."""
+    rows = len(stored.keys)
+    try:
+        sizes = array("I", stored.session_sizes)
+        type_ids = array("I", stored.type_ids)
+        ends = array("Q", stored.concept_ends)
+    except ValueError:  # a length that is not a whole number of items
+        return False
+    return (
+        rows > 0
+        and len(sizes) == len(stored.sessions) and sum(sizes) == rows
+        and len(type_ids) == rows and max(type_ids) < len(stored.type_names)
+        and len(stored.millis) == 8 * rows
+        and len(ends) == rows and ends[-1] == len(stored.concepts) and _ascending(ends)
+        and sum(stored.type_counts.values()) == rows
+        and set(map(len, stored.keys)) == {16} and set(map(len, stored.sessions)) == {16}
+    )
+
+
+def _ascending(values: array[int]) -> bool:
+    return all(map(int.__le__, values, values[1:]))
