@@ -1,4 +1,4 @@
-"""Profile generation time against the floor of merely reading the same files.
+"""Profile generation time against the floor of merely reading the same files, and against the merge.
 
     python bench/profile_bench.py                  # 100 devs, 10k observations in total
     python bench/profile_bench.py --per-dev 10000  # 100 devs x 10k each = 1M observations
@@ -8,12 +8,17 @@ spread over several files each, a share of observations exported by two develope
 capped merged set), then times, in the same run:
 
 - floor: read every contribution file plus merged/latest.json and parse it with orjson;
-- cold: ``generate_project_profiles`` writing every page (json + md) into an empty profiles/;
-- warm: the same call again on the unchanged repository (it writes nothing);
-- merge: a cold ``run_merge`` of the same repository with profiles off, for the ratio the
-  issue asks for (profiles should cost well under the merge itself).
+- cold: ``generate_project_profiles`` writing every page (json + md) and every developer's
+  stored summary into an empty profiles/;
+- warm: the same call again on the unchanged repository (every summary reused, nothing written);
+- merge: a cold ``run_merge`` of the same repository with profiles off, for the ratio the issue
+  asks for (profiles should cost well under the merge itself);
+- incremental: one developer pushes one more export; ``run_merge`` (profiles off) takes it in,
+  then ``generate_project_profiles`` re-reads that developer only (the others' summaries match).
+  This is what every ci-merge after the first one pays.
 
-The ratios (cold/floor, warm/floor, cold/merge) are what to compare across machines.
+The ratios (cold/floor, cold/merge, incremental profiles/incremental merge) are what to compare
+across machines.
 """
 
 from __future__ import annotations
@@ -109,16 +114,35 @@ def best_of(repeat: int, func) -> tuple[float, object]:
     return best, result
 
 
-def time_merge(root: Path) -> float | None:
-    """A real cold merge of the same repository without profiles (run last: it rewrites merged/)."""
-    try:
-        from memsync.merge_job import MergeOptions, run_merge
-    except ImportError:
-        return None
-    (root / ".merge-state.json").unlink(missing_ok=True)
+def time_merge(root: Path, now: int) -> float:
+    """A real merge of the repository without profiles (it rewrites merged/ and the state)."""
+    from memsync.merge_job import MergeOptions, run_merge
+
     start = time.perf_counter()
-    run_merge(MergeOptions(repo=root, now=BASE_MILLIS, retention_days=0, profiles=False))
+    run_merge(MergeOptions(repo=root, now=now, retention_days=0, profiles=False))
     return time.perf_counter() - start
+
+
+def add_export(root: Path, dev: str, count: int, seed: int) -> None:
+    """One more export of ``count`` new observations by ``dev``."""
+    rng = random.Random(seed)
+    observations = [{
+        "id": 10_000_000 + i,
+        "memory_session_id": f"{dev}-late-session-{i // 20}",
+        "type": rng.choice(TYPES),
+        "title": f"{dev} late observation {i}",
+        "narrative": "We chose this approach because " + "the alternative was slower. " * 6,
+        "text": None,
+        "facts": orjson.dumps([f"fact {i}"]).decode(),
+        "concepts": orjson.dumps([f"concept-{rng.randrange(300)}"]).decode(),
+        "files_read": orjson.dumps([f"src/late/file{i % 7}.py"]).decode(),
+        "files_modified": "[]",
+        "created_at_epoch": BASE_MILLIS + rng.randint(0, DAY),
+        "project": "bench",
+    } for i in range(count)]
+    doc = build_envelope(project="bench", exported_by=dev, now_millis=BASE_MILLIS + DAY,
+                         observations=observations, package_version="bench")
+    (root / "contributions" / "bench" / dev / "2026-04-01T00-00-00.json").write_bytes(dump_document(doc))
 
 
 def run(devs: int, per_dev: int, files_per_dev: int, repeat: int) -> None:
@@ -138,19 +162,36 @@ def run(devs: int, per_dev: int, files_per_dev: int, repeat: int) -> None:
         cold_time, run_result = best_of(repeat, cold)
         warm_time, warm_result = best_of(repeat, lambda: generate_project_profiles(
             root, "bench", now_millis=BASE_MILLIS))
-        assert count == devs * per_dev and warm_result.written == []
+        assert count == devs * per_dev and warm_result.written == [] and len(warm_result.reused) == devs
         assert len(run_result.devs) == devs, "a generated file was refused"
         print(f"  floor  read+orjson parse : {floor:8.3f} s")
         print(f"  cold   generate (writes {len(run_result.written)} files): {cold_time:8.3f} s"
               f"   ratio to floor {cold_time / floor:5.2f}x")
-        print(f"  warm   generate (unchanged, 0 writes): {warm_time:8.3f} s"
+        print(f"  warm   generate (unchanged, every summary reused, 0 writes): {warm_time:8.3f} s"
               f"   ratio to floor {warm_time / floor:5.2f}x")
         print(f"  per observation (cold): {cold_time / count * 1e6:.2f} us")
-        merge_time = time_merge(root)
-        if merge_time is not None:
-            print(f"  merge  ci-merge --no-profiles, cold, same repo: {merge_time:8.3f} s"
-                  f"   profiles cold/merge {cold_time / merge_time:5.2f}x,"
-                  f" warm/merge {warm_time / merge_time:5.2f}x")
+        merge_time = time_merge(root, BASE_MILLIS)
+        print(f"  merge  ci-merge --no-profiles, cold, same repo: {merge_time:8.3f} s"
+              f"   profiles cold/merge {cold_time / merge_time:5.2f}x")
+
+        dev = f"dev{devs // 2:03d}"
+        add_export(root, dev, max(1, per_dev // files_per_dev), seed=11)
+        merge_inc = time_merge(root, BASE_MILLIS + DAY)
+        before = root / "profiles-before"
+        shutil.copytree(root / "profiles", before)
+        inc_time = float("inf")
+        for _ in range(repeat):
+            # profiles/ as the previous run left it, each time: every page and one summary to rewrite
+            shutil.rmtree(root / "profiles")
+            shutil.copytree(before, root / "profiles")
+            start = time.perf_counter()
+            inc_result = generate_project_profiles(root, "bench", now_millis=BASE_MILLIS + DAY)
+            inc_time = min(inc_time, time.perf_counter() - start)
+        assert inc_result.reused == [name for name in inc_result.devs if name != dev], "a summary was not reused"
+        print(f"  incremental: {dev} pushes one more export")
+        print(f"    merge    (profiles off) : {merge_inc:8.3f} s")
+        print(f"    profiles (1 of {devs} developers re-read, writes {len(inc_result.written)} files): "
+              f"{inc_time:8.3f} s   profiles/merge {inc_time / merge_inc:5.2f}x")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -24,7 +24,7 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, chain, compress, repeat
-from operator import itemgetter, not_, sub
+from operator import getitem, itemgetter, not_, sub
 from typing import Any, NamedTuple, Protocol
 
 import orjson
@@ -283,7 +283,7 @@ class TeamTally:
         # Equal keys have equal sessions, so keys are hashed only for a session a second
         # developer also has: ``_first`` holds where the only holder keeps a session's keys
         # (None once shared), ``_shared`` every key of the shared sessions.
-        self._first: dict[str, tuple[Sequence[Hashable], int, int] | None] = {}
+        self._first: dict[Hashable, tuple[Sequence[Hashable], slice] | None] = {}
         self._shared: set[Hashable] = set()
 
     def add(self, dev: str, summary: DevSummary) -> None:
@@ -299,20 +299,20 @@ class TeamTally:
         seen = list(map(first.__contains__, sessions))
         counted_before: list[int] = []  # rows (positions in ``keys``) another developer counted
         if any(seen):
-            for session in compress(sessions, seen):
-                holder = first[session]
-                if holder is not None:
-                    holder_keys, start, end = holder
-                    self._shared.update(holder_keys[start:end])
-                    first[session] = None
-            # this developer's rows in sessions seen before, all found in C
+            # All in C, session by session: the first holder's keys of each newly shared session
+            # join ``_shared``, then this developer's rows in sessions seen before are looked up.
+            seen_sessions = list(compress(sessions, seen))
+            holders = list(filter(None, map(first.__getitem__, seen_sessions)))
+            if holders:
+                self._shared.update(chain.from_iterable(map(getitem, *zip(*holders, strict=True))))
+            first.update(zip(seen_sessions, repeat(None)))
             rows = list(compress(range(len(keys)), chain.from_iterable(map(repeat, seen, sizes))))
             candidates = list(map(keys.__getitem__, rows))
             counted_before = list(compress(rows, map(self._shared.__contains__, candidates)))
             self._shared.update(candidates)
         unseen = list(map(not_, seen))
         first.update(zip(compress(sessions, unseen),
-                         compress(zip(repeat(keys), map(sub, ends, sizes), ends), unseen), strict=True))
+                         compress(zip(repeat(keys), map(slice, map(sub, ends, sizes), ends)), unseen), strict=True))
         self._total += len(keys) - len(counted_before)
         if counted_before:
             # Shared observations are few: take this developer's copies back out.
