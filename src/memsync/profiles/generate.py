@@ -100,11 +100,17 @@ def load_project(
         (dev_dir.path, project, dev_dir.name, _stored_summary_path(repo, profiles_dir, project, dev_dir.name))
         for dev_dir in _safe_subdirs(repo / contributions_dir / project)
     ]
-    total = sum(_folder_bytes(job[0]) for job in jobs)
+    # Checking a stored summary costs a few ms (hashing the files): done here, so only the
+    # developers whose files changed go to the workers (none forked when few did).
+    reusable = list(map(_reuse_stored, jobs))
+    to_read = [job for job, found in zip(jobs, reusable, strict=True) if found is None]
+    total = sum(_folder_bytes(job[0]) for job in to_read)
     with WorkerPool(None) if pool is None else contextlib.nullcontext(pool) as workers:
         # Results come back in job (= name) order, so the team totals grow while workers still read.
-        for dev, loaded in zip([job[2] for job in jobs], workers.map(_load_developer, jobs, total_bytes=total),
-                               strict=True):
+        read = workers.map(_load_developer, to_read, total_bytes=total)
+        for job, found in zip(jobs, reusable, strict=True):
+            dev = job[2]
+            loaded = found if found is not None else next(read)
             if loaded is None:
                 continue
             per_dev[dev] = loaded.summary
@@ -141,24 +147,28 @@ def _stored_summary_path(repo: Path, profiles_dir: str | None, project: str, dev
     return None if _crosses_symlink(repo, relative) else str(repo / relative)
 
 
+def _reuse_stored(job: tuple[str, str, str, str | None]) -> _Loaded | None:
+    """The developer's stored summary, if it describes exactly their files now."""
+    path, project, dev, stored_path = job
+    stored = _read_stored(stored_path)
+    if stored is None:
+        return None
+    fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
+    for file in _contribution_files(Path(path)):
+        fingerprint.add_file(file.name, _read_limited(file))
+    found = summary_store.decode_summary(stored, fingerprint=fingerprint.digest())
+    return None if found is None else _Loaded(found[0], found[1], None, reused=True)
+
+
 def _load_developer(job: tuple[str, str, str, str | None]) -> _Loaded | None:
     """Worker: one developer's readable files, counted (see ``_Loaded``), or None when none is
-    readable. Parsed file by file, so no narrative is kept."""
+    readable. Parsed file by file, so no narrative is kept; fingerprinted as read, so the new
+    summary describes exactly what was counted."""
     path, project, dev, stored_path = job
-    files = _contribution_files(Path(path))
-    stored = _read_stored(stored_path)
-    if stored is not None:
-        fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
-        for file in files:
-            fingerprint.add_file(file.name, _read_limited(file))
-        found = summary_store.decode_summary(stored, fingerprint=fingerprint.digest())
-        if found is not None:
-            return _Loaded(found[0], found[1], None, reused=True)
-    # Read again (and fingerprinted as read): what is counted is what the new summary describes.
     fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
     parsed: list[columns.ObservationColumns] = []
     newest: int | None = None
-    for file in files:
+    for file in _contribution_files(Path(path)):
         raw = _read_limited(file)
         fingerprint.add_file(file.name, raw)
         loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev)
