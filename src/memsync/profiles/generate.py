@@ -68,7 +68,7 @@ class ProjectInputs:
 
 @dataclass(frozen=True)
 class _Loaded:
-    """What a worker made of one developer's folder."""
+    """One developer's folder, counted: read by a worker, or taken from their stored summary."""
 
     newest_export_millis: int
     summary: metrics.DevSummary
@@ -135,7 +135,7 @@ def load_project(
     )
 
 
-def stored_summary_relative(profiles_dir: str, project: str, dev: str) -> str:
+def _stored_relative(profiles_dir: str, project: str, dev: str) -> str:
     """Where a developer's stored summary lives, repo-relative."""
     return f"{profiles_dir}/{project}/{dev}/{summary_store.SUMMARY_NAME}"
 
@@ -143,7 +143,7 @@ def stored_summary_relative(profiles_dir: str, project: str, dev: str) -> str:
 def _stored_summary_path(repo: Path, profiles_dir: str | None, project: str, dev: str) -> str | None:
     if profiles_dir is None:
         return None
-    relative = stored_summary_relative(profiles_dir, project, dev)
+    relative = _stored_relative(profiles_dir, project, dev)
     return None if _crosses_symlink(repo, relative) else str(repo / relative)
 
 
@@ -406,7 +406,7 @@ def generate_project_profiles(
         profiles_dir=profiles_dir,
     )
     for dev in sorted(inputs.stored) if devs is None else sorted(set(devs) & set(inputs.stored)):
-        outputs[stored_summary_relative(profiles_dir, project, dev)] = inputs.stored[dev]
+        outputs[_stored_relative(profiles_dir, project, dev)] = inputs.stored[dev]
     skipped = sorted(relative for relative in outputs if _crosses_symlink(repo, relative))
     pending = [(relative, data) for relative, data in sorted(outputs.items()) if relative not in skipped]
     if dry_run:
