@@ -407,7 +407,8 @@ def generate_project_profiles(
     )
     for dev in sorted(inputs.stored) if devs is None else sorted(set(devs) & set(inputs.stored)):
         outputs[_stored_relative(profiles_dir, project, dev)] = inputs.stored[dev]
-    skipped = sorted(relative for relative in outputs if _crosses_symlink(repo, relative))
+    links: dict[str, bool] = {}  # ~300 outputs share ~100 folders: each path looked at once
+    skipped = sorted(relative for relative in outputs if _crosses_symlink(repo, relative, links))
     pending = [(relative, data) for relative, data in sorted(outputs.items()) if relative not in skipped]
     if dry_run:
         written = [relative for relative, data in pending if current_bytes(repo / relative) != data]
@@ -425,13 +426,15 @@ def _write_all(repo: Path, pending: list[tuple[str, bytes]]) -> list[str]:
     return [relative for (relative, _), did in zip(pending, changed, strict=True) if did]
 
 
-def _crosses_symlink(repo: Path, relative: str) -> bool:
+def _crosses_symlink(repo: Path, relative: str, seen: dict[str, bool] | None = None) -> bool:
     # A link committed at profiles/<project>/<dev> could point anywhere; never write through one.
-    current = repo
+    seen = {} if seen is None else seen
+    prefix = str(repo)
     for part in relative.split("/"):
-        current = current / part
-        if current.is_symlink():
+        prefix = os.path.join(prefix, part)
+        is_link = seen.get(prefix)
+        if is_link is None:
+            is_link = seen[prefix] = os.path.islink(prefix)
+        if is_link:
             return True
     return False
-
-

@@ -86,7 +86,7 @@ def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_ex
     keys, sessions, session_sizes, type_names, type_ids, millis, concepts, concept_ends = facts.fields()
     if not isinstance(concepts, str):
         return None
-    return _encode(StoredSummary(
+    stored = StoredSummary(
         format=SUMMARY_FORMAT,
         fingerprint=fingerprint,
         newest_export_millis=newest_export_millis,
@@ -105,7 +105,11 @@ def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_ex
         millis=millis,
         concepts=concepts,
         concept_ends=concept_ends,
-    ))
+    )
+    try:
+        return _encode(stored)
+    except (UnicodeEncodeError, msgspec.EncodeError):  # a string no JSON parser lets through; keep none
+        return None
 
 
 def decode_summary(data: bytes, *, fingerprint: bytes) -> tuple[int, metrics.DevSummary] | None:
