@@ -107,7 +107,7 @@ def test_a_damaged_or_misplaced_summary_is_ignored_and_rewritten(team: Path, tmp
         from memsync.profiles import summary_store
 
         stored = summary_store._decode(good)
-        stored.keys = stored.keys[:-1]
+        stored.facts.keys = stored.facts.keys[:-1]
         (team / ALICE).write_bytes(summary_store._encode(stored))
     run = _generate(team)
     assert run.reused == ["bob"]

@@ -31,6 +31,19 @@ SUMMARY_FORMAT = 1  # bump whenever what a field means changes
 _Digest = Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]  # checked in C while decoding
 
 
+class StoredFacts(msgspec.Struct, array_like=True, gc=False):
+    """``columns.PackedFacts``, field for field (``PackedFacts.fields()`` order)."""
+
+    keys: list[_Digest]
+    sessions: list[_Digest]
+    session_sizes: bytes
+    type_names: list[str]
+    type_ids: bytes
+    millis: bytes
+    concepts: str
+    concept_ends: bytes
+
+
 class StoredSummary(msgspec.Struct, array_like=True, gc=False):
     format: int
     fingerprint: bytes  # see Fingerprint
@@ -41,15 +54,7 @@ class StoredSummary(msgspec.Struct, array_like=True, gc=False):
     directory_counts: dict[str, int]
     distinct_files: int
     file_references: int
-    # columns.PackedFacts, field for field
-    keys: list[_Digest]
-    sessions: list[_Digest]
-    session_sizes: bytes
-    type_names: list[str]
-    type_ids: bytes
-    millis: bytes
-    concepts: str
-    concept_ends: bytes
+    facts: StoredFacts
 
 
 _decode = msgspec.msgpack.Decoder(StoredSummary).decode
@@ -83,8 +88,8 @@ def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_ex
     facts = summary.facts
     if not isinstance(facts, columns.PackedFacts):
         return None
-    keys, sessions, session_sizes, type_names, type_ids, millis, concepts, concept_ends = facts.fields()
-    if not isinstance(concepts, str):
+    fields = facts.fields()
+    if not isinstance(fields[6], str):  # the concepts
         return None
     stored = StoredSummary(
         format=SUMMARY_FORMAT,
@@ -97,14 +102,7 @@ def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_ex
         directory_counts=dict(sorted(summary.directory_counts.items())),
         distinct_files=summary.distinct_files,
         file_references=summary.file_references,
-        keys=keys,
-        sessions=sessions,
-        session_sizes=session_sizes,
-        type_names=type_names,
-        type_ids=type_ids,
-        millis=millis,
-        concepts=concepts,
-        concept_ends=concept_ends,
+        facts=StoredFacts(*fields),
     )
     try:
         return _encode(stored)
@@ -120,8 +118,7 @@ def decode_summary(data: bytes, *, fingerprint: bytes) -> tuple[int, metrics.Dev
         return None
     if stored.format != SUMMARY_FORMAT or stored.fingerprint != fingerprint or not _fits(stored):
         return None
-    facts = columns.PackedFacts(stored.keys, stored.sessions, stored.session_sizes, stored.type_names,
-                                stored.type_ids, stored.millis, stored.concepts, stored.concept_ends)
+    facts = columns.PackedFacts(*msgspec.structs.astuple(stored.facts))
     return stored.newest_export_millis, metrics.DevSummary(
         facts=facts,
         keys=facts.keys,
@@ -136,19 +133,20 @@ def decode_summary(data: bytes, *, fingerprint: bytes) -> tuple[int, metrics.Dev
 
 def _fits(stored: StoredSummary) -> bool:
     """The buffers describe the same rows, so ``counts_of`` cannot read past one."""
-    rows = len(stored.keys)
+    facts = stored.facts
+    rows = len(facts.keys)
     try:
-        sizes = array("I", stored.session_sizes)
-        type_ids = array("I", stored.type_ids)
-        ends = array("Q", stored.concept_ends)
+        sizes = array("I", facts.session_sizes)
+        type_ids = array("I", facts.type_ids)
+        ends = array("Q", facts.concept_ends)
     except ValueError:  # a length that is not a whole number of items
         return False
     return (
         rows > 0
-        and len(sizes) == len(stored.sessions) and sum(sizes) == rows
-        and len(type_ids) == rows and max(type_ids) < len(stored.type_names)
-        and len(stored.millis) == 8 * rows
-        and len(ends) == rows and ends[-1] == len(stored.concepts) and _ascending(ends)
+        and len(sizes) == len(facts.sessions) and sum(sizes) == rows
+        and len(type_ids) == rows and max(type_ids) < len(facts.type_names)
+        and len(facts.millis) == 8 * rows
+        and len(ends) == rows and ends[-1] == len(facts.concepts) and _ascending(ends)
         and sum(stored.type_counts.values()) == rows
     )
 
