@@ -26,11 +26,18 @@ from typing import Any
 
 # --- placeholder and variety checks ----------------------------------------------------------
 
+# Part of secrets.rules_fingerprint: bump whenever a check below (code, not a pattern) changes
+# what counts as a finding, so a merged index made under the old checks is rescanned.
+CHECKS_REVISION = 2
+
 # Words that only appear in hand-written stand-ins, never (practically) in random token bodies.
 _PLACEHOLDER_WORDS = re.compile(
     r"example|placeholder|redacted|your|dummy|changeme|replace|insert", re.IGNORECASE
 )
-_RUN_OF_SIX = re.compile(r"(.)\1{5}")
+# Ten of a kind in a row: a stand-in ("XXXXXXXXXX", "0000000000"). Six was too few: a random
+# 12-digit group of a Slack token holds six equal digits about once in 14,000 tokens, and a real
+# secret must not pass for a placeholder; ten is a 1-in-10^9 event per position.
+_LONG_RUN = re.compile(r"(.)\1{9}")
 
 # SHA-256 of documented, publicly shared sample keys that have a real format. Stored as
 # digests so this file neither trips other scanners nor carries anything key-shaped.
@@ -56,7 +63,7 @@ def looks_like_placeholder(body: str, *, min_distinct: int | None = None) -> boo
     n = len(body)
     if n == 0:
         return True
-    if _PLACEHOLDER_WORDS.search(body) or _RUN_OF_SIX.search(body):
+    if _PLACEHOLDER_WORDS.search(body) or _LONG_RUN.search(body):
         return True
     distinct = len(set(body))
     needed = min_distinct if min_distinct is not None else min(10, max(4, n // 3))

@@ -34,7 +34,7 @@ import orjson
 
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import SecretsFound, UsageError
-from memsync.safety.secret_rules import RULE_IDS, RULES, Rule
+from memsync.safety.secret_rules import CHECKS_REVISION, RULE_IDS, RULES, Rule
 
 __all__ = [
     "RULE_IDS",
@@ -520,7 +520,7 @@ def rules_fingerprint() -> str:
     The package version is part of it because a rule's checks are code, not just patterns."""
     from memsync import __version__
 
-    digest = hashlib.sha256(__version__.encode())
+    digest = hashlib.sha256(f"{__version__}\0{CHECKS_REVISION}".encode())
     for rule in RULES:
         digest.update(f"\0{rule.id}\0{rule.anchor}\0{rule.pattern.pattern}".encode())
     return digest.hexdigest()[:32]
