@@ -295,6 +295,7 @@ class TeamTally:
         self._days.update(summary.day_counts)
         sessions, sizes, keys = summary.keys_by_session()
         ends = list(accumulate(sizes))
+        starts = list(map(sub, ends, sizes))
         first = self._first
         seen = list(map(first.__contains__, sessions))
         counted_before: list[int] = []  # rows (positions in ``keys``) another developer counted
@@ -306,13 +307,13 @@ class TeamTally:
             if holders:
                 self._shared.update(chain.from_iterable(map(getitem, *zip(*holders, strict=True))))
             first.update(zip(seen_sessions, repeat(None)))
-            rows = list(compress(range(len(keys)), chain.from_iterable(map(repeat, seen, sizes))))
+            rows = list(chain.from_iterable(map(range, compress(starts, seen), compress(ends, seen))))
             candidates = list(map(keys.__getitem__, rows))
             counted_before = list(compress(rows, map(self._shared.__contains__, candidates)))
             self._shared.update(candidates)
         unseen = list(map(not_, seen))
         first.update(zip(compress(sessions, unseen),
-                         compress(zip(repeat(keys), map(slice, map(sub, ends, sizes), ends)), unseen), strict=True))
+                         zip(repeat(keys), map(slice, compress(starts, unseen), compress(ends, unseen))), strict=True))
         self._total += len(keys) - len(counted_before)
         if counted_before:
             # Shared observations are few: take this developer's copies back out.
