@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -16,7 +17,7 @@ from profile_team import NOW_MILLIS
 from builders import observation, write_contribution
 from memsync.cli import cli
 from memsync.profiles.generate import generate_project_profiles
-from memsync.profiles.summary_store import SUMMARY_NAME
+from memsync.profiles.summary_store import SUMMARY_NAME, StoredSummary
 
 ALICE = f"profiles/demo/alice/{SUMMARY_NAME}"
 BOB = f"profiles/demo/bob/{SUMMARY_NAME}"
@@ -104,11 +105,9 @@ def test_a_damaged_or_misplaced_summary_is_ignored_and_rewritten(team: Path, tmp
         (team / ALICE).write_bytes((team / BOB).read_bytes())  # fingerprinted for bob's files
     else:
         # a summary whose fingerprint matches but whose buffers disagree (one row too few)
-        from memsync.profiles import summary_store
-
-        stored = summary_store._decode(good)
+        stored = msgspec.msgpack.decode(good, type=StoredSummary)
         stored.facts.keys = stored.facts.keys[:-1]
-        (team / ALICE).write_bytes(summary_store._encode(stored))
+        (team / ALICE).write_bytes(msgspec.msgpack.encode(stored))
     run = _generate(team)
     assert run.reused == ["bob"]
     assert ALICE in run.written and (team / ALICE).read_bytes() == good
