@@ -51,6 +51,17 @@ def test_concept_counts_equal_the_plain_concept_list_counted(values: list) -> No
     assert columns.concept_counts(values) == Counter(chain.from_iterable(map(metrics.concept_list, values)))
 
 
+# A few values, each many times over: concepts are tags from a small vocabulary.
+repeated_columns = st.lists(st.one_of(json_arrays, list_values), min_size=1, max_size=3).flatmap(
+    lambda pool: st.lists(st.sampled_from(pool), min_size=2, max_size=30))
+
+
+@SETTINGS
+@given(repeated_columns)
+def test_concept_counts_of_repeated_values_equal_the_plain_counts(values: list) -> None:
+    assert columns.concept_counts(values) == Counter(chain.from_iterable(map(metrics.concept_list, values)))
+
+
 @SETTINGS
 @given(value_columns, st.data())
 def test_path_counts_equal_the_plain_file_list_counted(read: list, data: st.DataObject) -> None:

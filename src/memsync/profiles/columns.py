@@ -107,12 +107,36 @@ def _needs_normalizing(path: str) -> bool:
 
 def concept_counts(values: list[Any]) -> Counter[str]:
     """Observations mentioning each concept: ``metrics.concept_list`` of every value, counted."""
-    parsed = _decode_each(_STRING_SET, values)
+    # Concepts are tags from a small vocabulary (how-it-works, gotcha, pattern, ...), so whole
+    # values repeat: each distinct one is read once and counted as often as it occurs.
+    distinct = _repeated(values)
+    keys, weights = (values, None) if distinct is None else (list(distinct), list(distinct.values()))
+    parsed = _decode_each(_STRING_SET, keys)
     if parsed is not None:
-        counts = Counter(chain.from_iterable(parsed))
+        counts = _count(parsed, weights)
         if _all_clean(list(counts)):
             return counts
-    return Counter(chain.from_iterable(map(metrics.concept_list, values)))
+    return _count(list(map(metrics.concept_list, keys)), weights)
+
+
+def _repeated(values: list[Any]) -> Counter[Any] | None:
+    """Each distinct value with how often it occurs, when values repeat enough to pay for it."""
+    try:
+        distinct = Counter(values)
+    except TypeError:  # a real list among them
+        return None
+    return distinct if len(distinct) * 2 <= len(values) else None
+
+
+def _count(item_lists: list[Iterable[str]], weights: list[int] | None) -> Counter[str]:
+    """Items counted once per list, or ``weights[i]`` times for list i."""
+    if weights is None:
+        return Counter(chain.from_iterable(item_lists))
+    counts: Counter[str] = Counter()
+    for items, times in zip(item_lists, weights, strict=True):
+        for item in items:
+            counts[item] += times
+    return counts
 
 
 def path_counts(files_read: list[Any], files_modified: list[Any]) -> Counter[str]:
