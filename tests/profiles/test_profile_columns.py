@@ -71,6 +71,20 @@ def test_path_counts_equal_the_plain_file_list_counted(read: list, data: st.Data
     assert columns.path_counts(read, modified) == expected
 
 
+@given(st.lists(st.integers(min_value=0, max_value=2**63 - 1), max_size=20))
+def test_packed_ints_come_back_in_the_narrowest_type_that_holds_them(values: list[int]) -> None:
+    data = columns.pack_ints(values)
+    assert columns.unpack_ints(data).tolist() == values
+    top = max(values, default=0)
+    assert data[:1] == (b"B" if top < 256 else b"H" if top < 65536 else b"I" if top < 2**32 else b"q")
+
+
+@pytest.mark.parametrize("data", [b"", b"x\x00", b"H\x00", b"I\x00\x00"])
+def test_a_buffer_pack_ints_cannot_have_made_is_refused(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        columns.unpack_ints(data)
+
+
 @SETTINGS
 @given(st.lists(st.integers(min_value=1, max_value=10**18), max_size=8))
 def test_day_counts_equal_the_plain_day_number_counted(epochs: list[int]) -> None:

@@ -83,6 +83,7 @@ def to_millis_column(epochs: list[int]) -> list[int]:
 # decoding. msgspec and orjson (the plain path's parser) accept and read such arrays alike; any
 # value this refuses takes the plain path.
 _STRING_SET = msgspec.json.Decoder(set[str])
+_ENCODE_JSON = msgspec.json.Encoder().encode
 _STRINGS = msgspec.json.Decoder(list[str])
 
 
@@ -154,7 +155,11 @@ def path_counts(files_read: list[Any], files_modified: list[Any]) -> Counter[str
 
 def day_counts(millis: Iterable[int]) -> Counter[int]:
     """Observations per UTC day number (``metrics.day_number``), days off the calendar left out."""
-    counts = Counter(map(floordiv, millis, repeat(_DAY_MILLIS)))
+    return _on_calendar(Counter(map(floordiv, millis, repeat(_DAY_MILLIS))))
+
+
+def _on_calendar(counts: Counter[int]) -> Counter[int]:
+    """The counts without days past 9999-12-31 (``metrics.day_number`` has none)."""
     for day in [day for day in counts if day > metrics.LAST_DAY]:
         del counts[day]
     return counts
@@ -248,43 +253,67 @@ def summarize_columns(rows: ObservationColumns) -> metrics.DevSummary:
 
 # --- facts packed for the trip between processes -------------------------------------------
 
+def pack_ints(values: Iterable[int]) -> bytes:
+    """Non-negative ints as an array of the narrowest type that holds them, its typecode first:
+    a type id takes one byte, a day two."""
+    numbers = array("q", values)
+    top = max(numbers, default=0)
+    code = "B" if top < 1 << 8 else "H" if top < 1 << 16 else "I" if top < 1 << 32 else "q"
+    return code.encode() + (numbers if code == "q" else array(code, numbers)).tobytes()
+
+
+def unpack_ints(data: bytes) -> array[int]:
+    """The ints ``pack_ints`` packed; ValueError for anything it cannot have made."""
+    if not data or chr(data[0]) not in "BHIq":
+        raise ValueError("not a packed int buffer")
+    return array(chr(data[0]), data[1:])
+
+
 class PackedFacts:
     """What the team totals need of a developer's observations (key, type, concepts, day) as a
-    few flat buffers: cheap to pickle, and only the rows asked for are ever read again."""
+    few flat buffers: cheap to pickle and to store, and only the rows asked for are ever read
+    again. Every int buffer is a ``pack_ints`` one."""
 
     def __init__(self, keys: list[bytes], sessions: list[bytes], session_sizes: bytes, type_names: list[str],
-                 type_ids: bytes, millis: bytes, concepts: str | list[Any], concept_ends: bytes) -> None:
+                 type_ids: bytes, days: bytes, concept_text: str, concept_ends: bytes, concept_ids: bytes) -> None:
         self.keys = keys                      # key_digest of each row; a session's rows are together
         self._sessions = sessions             # digests of the sessions' names
         self._session_sizes = session_sizes
         self._type_names = type_names
-        self._type_ids = type_ids
-        self._millis = millis
-        self._concepts = concepts          # the raw values, joined when they all are strings
+        self._type_ids = type_ids             # positions in type_names
+        self._days = days                     # UTC day number of each row
+        # Each distinct raw concepts value once, joined (concepts are tags from a small
+        # vocabulary, so whole values repeat), and each row's position among them.
+        self._concept_text = concept_text
         self._concept_ends = concept_ends
+        self._concept_ids = concept_ids
 
     @classmethod
     def pack(cls, rows: ObservationColumns, sessions: list[str], sizes: list[int]) -> PackedFacts:
-        type_index = {name: number for number, name in enumerate(dict.fromkeys(rows.types))}
         values = rows.concepts
-        if None in values:  # no concepts counts as an empty array does, and joins as one
-            values = ["[]" if value is None else value for value in values]
-        joined = all(map(str.__instancecheck__, values))
+        if not set(map(type, values)) <= {str}:
+            # null and a loose file's real arrays become the JSON array of what they mean, which
+            # every later reading counts alike
+            values = [value if type(value) is str else _ENCODE_JSON(list(metrics.concept_list(value))).decode()
+                      for value in values]
+        type_index = {name: number for number, name in enumerate(dict.fromkeys(rows.types))}
+        value_index = {value: number for number, value in enumerate(dict.fromkeys(values))}
         return cls(
             digests(rows.tokens),
             digests(sessions),
-            array("I", sizes).tobytes(),
+            pack_ints(sizes),
             list(type_index),
-            array("I", map(type_index.__getitem__, rows.types)).tobytes(),
-            array("q", rows.millis).tobytes(),
-            "".join(values) if joined else values,
-            array("Q", accumulate(map(len, values))).tobytes() if joined else b"",
+            pack_ints(map(type_index.__getitem__, rows.types)),
+            pack_ints(map(floordiv, rows.millis, repeat(_DAY_MILLIS))),
+            "".join(value_index),
+            pack_ints(accumulate(map(len, value_index))),
+            pack_ints(map(value_index.__getitem__, values)),
         )
 
     def fields(self) -> tuple[Any, ...]:
         """What ``PackedFacts(*fields)`` is made of (pickled, and stored by ``summary_store``)."""
-        return (self.keys, self._sessions, self._session_sizes, self._type_names, self._type_ids, self._millis,
-                self._concepts, self._concept_ends)
+        return (self.keys, self._sessions, self._session_sizes, self._type_names, self._type_ids, self._days,
+                self._concept_text, self._concept_ends, self._concept_ids)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return PackedFacts, self.fields()
@@ -294,21 +323,18 @@ class PackedFacts:
 
     def keys_by_session(self) -> tuple[list[bytes], array[int], list[bytes]]:
         """(sessions, how many rows each has, the keys), the rows being grouped by session."""
-        return self._sessions, array("I", self._session_sizes), self.keys
+        return self._sessions, unpack_ints(self._session_sizes), self.keys
 
     def counts_of(self, rows: Iterable[int]) -> metrics.ObservationCounts:
         """Types, concepts and days of the observations at ``rows``, counted as ``summarize`` does."""
         rows = list(rows)
-        type_ids = array("I", self._type_ids)
-        millis = array("q", self._millis)
-        if isinstance(self._concepts, str):
-            ends = array("Q", self._concept_ends)
-            text = self._concepts
-            values = [text[ends[row - 1] if row else 0:ends[row]] for row in rows]
-        else:
-            values = [self._concepts[row] for row in rows]
+        type_ids = unpack_ints(self._type_ids)
+        concept_ids = unpack_ints(self._concept_ids)
+        ends = unpack_ints(self._concept_ends)
+        text = self._concept_text
+        values = [text[ends[number - 1] if number else 0:ends[number]] for number in map(concept_ids.__getitem__, rows)]
         return metrics.ObservationCounts(
             types=Counter(map(self._type_names.__getitem__, map(type_ids.__getitem__, rows))),
             concepts=concept_counts(values),
-            days=day_counts(map(millis.__getitem__, rows)),
+            days=_on_calendar(Counter(map(unpack_ints(self._days).__getitem__, rows))),
         )

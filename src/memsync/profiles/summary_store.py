@@ -39,9 +39,10 @@ class StoredFacts(msgspec.Struct, array_like=True, gc=False):
     session_sizes: bytes
     type_names: list[str]
     type_ids: bytes
-    millis: bytes
-    concepts: str
+    days: bytes
+    concept_text: str
     concept_ends: bytes
+    concept_ids: bytes
 
 
 class StoredSummary(msgspec.Struct, array_like=True, gc=False):
@@ -83,13 +84,9 @@ class Fingerprint:
 
 
 def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_export_millis: int) -> bytes | None:
-    """The stored form of a summary from ``columns.summarize_columns``; None when its concepts are
-    not all strings (a loose file's real arrays), which the store does not keep."""
+    """The stored form of a summary from ``columns.summarize_columns`` (None for any other)."""
     facts = summary.facts
     if not isinstance(facts, columns.PackedFacts):
-        return None
-    fields = facts.fields()
-    if not isinstance(fields[6], str):  # the concepts
         return None
     stored = StoredSummary(
         format=SUMMARY_FORMAT,
@@ -102,7 +99,7 @@ def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_ex
         directory_counts=dict(sorted(summary.directory_counts.items())),
         distinct_files=summary.distinct_files,
         file_references=summary.file_references,
-        facts=StoredFacts(*fields),
+        facts=StoredFacts(*facts.fields()),
     )
     try:
         return _encode(stored)
@@ -132,21 +129,22 @@ def decode_summary(data: bytes, *, fingerprint: bytes) -> tuple[int, metrics.Dev
 
 
 def _fits(stored: StoredSummary) -> bool:
-    """The buffers describe the same rows, so ``counts_of`` cannot read past one."""
+    """The buffers describe the same rows and point inside their tables, so ``counts_of`` cannot
+    read past one."""
     facts = stored.facts
     rows = len(facts.keys)
     try:
-        sizes = array("I", facts.session_sizes)
-        type_ids = array("I", facts.type_ids)
-        ends = array("Q", facts.concept_ends)
-    except ValueError:  # a length that is not a whole number of items
+        sizes, type_ids, days, ends, concept_ids = map(columns.unpack_ints, (
+            facts.session_sizes, facts.type_ids, facts.days, facts.concept_ends, facts.concept_ids))
+    except ValueError:
         return False
     return (
         rows > 0
         and len(sizes) == len(facts.sessions) and sum(sizes) == rows
         and len(type_ids) == rows and max(type_ids) < len(facts.type_names)
-        and len(facts.millis) == 8 * rows
-        and len(ends) == rows and ends[-1] == len(facts.concepts) and _ascending(ends)
+        and len(days) == rows
+        and len(concept_ids) == rows and len(ends) > 0 and max(concept_ids) < len(ends)
+        and ends[-1] == len(facts.concept_text) and _ascending(ends)
         and sum(stored.type_counts.values()) == rows
     )
 
