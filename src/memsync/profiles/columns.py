@@ -17,6 +17,7 @@ developer also exported (``counts_of``). ``summary_store`` keeps the same betwee
 
 from __future__ import annotations
 
+import itertools
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -256,10 +257,10 @@ def summarize_columns(rows: ObservationColumns) -> metrics.DevSummary:
 def pack_ints(values: Iterable[int]) -> bytes:
     """Non-negative ints as an array of the narrowest type that holds them, its typecode first:
     a type id takes one byte, a day two."""
-    numbers = array("q", values)
+    numbers = values if isinstance(values, list) else list(values)
     top = max(numbers, default=0)
     code = "B" if top < 1 << 8 else "H" if top < 1 << 16 else "I" if top < 1 << 32 else "q"
-    return code.encode() + (numbers if code == "q" else array(code, numbers)).tobytes()
+    return code.encode() + array(code, numbers).tobytes()
 
 
 def unpack_ints(data: bytes) -> array[int]:
@@ -296,8 +297,8 @@ class PackedFacts:
             # every later reading counts alike
             values = [value if type(value) is str else _ENCODE_JSON(list(metrics.concept_list(value))).decode()
                       for value in values]
-        type_index = {name: number for number, name in enumerate(dict.fromkeys(rows.types))}
-        value_index = {value: number for number, value in enumerate(dict.fromkeys(values))}
+        type_index = dict(zip(dict.fromkeys(rows.types), itertools.count()))
+        value_index = dict(zip(dict.fromkeys(values), itertools.count()))
         return cls(
             digests(rows.tokens),
             digests(sessions),
