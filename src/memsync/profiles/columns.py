@@ -17,12 +17,11 @@ developer also exported (``counts_of``). ``summary_store`` keeps the same betwee
 
 from __future__ import annotations
 
-import itertools
 from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import accumulate, chain, repeat
+from itertools import accumulate, chain, count, repeat
 from operator import floordiv, le, methodcaller
 from typing import Any
 
@@ -233,8 +232,8 @@ def summarize_columns(rows: ObservationColumns) -> metrics.DevSummary:
     """``metrics.summarize`` of deduplicated rows; the facts stay packed (``PackedFacts``)."""
     paths = path_counts(rows.files_read, rows.files_modified)
     directories: Counter[str] = Counter()
-    for path, count in paths.items():
-        directories[metrics.directory_of(path)] += count
+    for path, references in paths.items():
+        directories[metrics.directory_of(path)] += references
     counted = {
         "type_counts": dict(Counter(rows.types)),
         "concept_counts": dict(concept_counts(rows.concepts)),
@@ -297,8 +296,8 @@ class PackedFacts:
             # every later reading counts alike
             values = [value if type(value) is str else _ENCODE_JSON(list(metrics.concept_list(value))).decode()
                       for value in values]
-        type_index = dict(zip(dict.fromkeys(rows.types), itertools.count()))
-        value_index = dict(zip(dict.fromkeys(values), itertools.count()))
+        type_index = dict(zip(dict.fromkeys(rows.types), count()))
+        value_index = dict(zip(dict.fromkeys(values), count()))
         return cls(
             digests(rows.tokens),
             digests(sessions),
