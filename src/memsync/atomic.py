@@ -16,9 +16,7 @@ _START_WRITEBACK_BYTES = 16 * 1024 * 1024
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temp file beside ``path``, fsync it, rename it over ``path``."""
-    staged = StagedWrite(path)
-    staged.write(data)
-    staged.commit()
+    _write_batch([(path, data)])
 
 
 class StagedWrite:
@@ -86,9 +84,7 @@ class StagedWrite:
                 if self._error is not None:
                     continue  # keep draining, so that finish() returns
                 try:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view):]
+                    _write_fully(fd, chunk)
                     if self._hasher is not None:
                         self._hasher.update(chunk)
                     written += len(chunk)
@@ -109,6 +105,12 @@ class StagedWrite:
     def _remove_temp(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp_name)
+
+
+def _write_fully(fd: int, data: Any) -> None:
+    view = memoryview(data)
+    while view:  # os.write may write less than asked
+        view = view[os.write(fd, view):]
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
@@ -167,9 +169,7 @@ def _write_batch(items: list[tuple[Path, bytes]]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             staged.append((fd, tmp_name, path))
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_fully(fd, data)
             _start_writeback(fd, 0, len(data))
         for number, (fd, tmp_name, path) in enumerate(staged):
             staged[number] = (None, tmp_name, path)
@@ -180,7 +180,7 @@ def _write_batch(items: list[tuple[Path, bytes]]) -> None:
         while staged:
             _, tmp_name, path = staged[0]
             os.chmod(tmp_name, 0o644)
-            os.replace(tmp_name, path)
+            _replace(tmp_name, path)
             staged.pop(0)
     finally:
         for fd, tmp_name, _ in staged:
