@@ -194,7 +194,7 @@ class ObservationColumns:
         """The key, type, day and concepts of each row, reordered so each session's rows are
         together (sessions in order of first appearance, rows stable), with the sessions and how
         many rows each has."""
-        first = {session: number for number, session in enumerate(dict.fromkeys(self.sessions))}
+        first = _numbered(self.sessions)
         numbers = list(map(first.__getitem__, self.sessions))
         counts = Counter(numbers)
         sizes = [counts[number] for number in range(len(first))]
@@ -202,6 +202,11 @@ class ObservationColumns:
             return self, list(first), sizes
         order = sorted(range(len(numbers)), key=numbers.__getitem__)
         return self.take(order, ("tokens", "types", "millis", "concepts")), list(first), sizes
+
+
+def _numbered(values: Iterable[Any]) -> dict[Any, int]:
+    """Each distinct value and its number, in order of first appearance."""
+    return dict(zip(dict.fromkeys(values), count()))
 
 
 def observation_columns(
@@ -296,8 +301,8 @@ class PackedFacts:
             # every later reading counts alike
             values = [value if type(value) is str else _ENCODE_JSON(list(metrics.concept_list(value))).decode()
                       for value in values]
-        type_index = dict(zip(dict.fromkeys(rows.types), count()))
-        value_index = dict(zip(dict.fromkeys(values), count()))
+        type_index = _numbered(rows.types)
+        value_index = _numbered(values)
         return cls(
             digests(rows.tokens),
             digests(sessions),

@@ -150,7 +150,7 @@ def _stored_summary_path(repo: Path, profiles_dir: str | None, project: str, dev
 def _reuse_stored(job: tuple[str, str, str, str | None]) -> _Loaded | None:
     """The developer's stored summary, if it describes exactly their files now."""
     path, project, dev, stored_path = job
-    stored = _read_stored(stored_path)
+    stored = None if stored_path is None else _read_limited(stored_path, MAX_STORED_BYTES)
     if stored is None:
         return None
     fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
@@ -186,15 +186,6 @@ def _load_developer(job: tuple[str, str, str, str | None]) -> _Loaded | None:
     return _Loaded(newest, summary, encoded, reused=False)
 
 
-def _read_stored(path: str | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return read_bytes_nofollow(path, MAX_STORED_BYTES)
-    except (OSError, QuarantineReason):
-        return None
-
-
 def _folder_bytes(path: str) -> int:
     return sum(file.stat().st_size for file in _contribution_files(Path(path)))
 
@@ -224,10 +215,10 @@ def _contribution_files(dev_dir: Path) -> list[Path]:
     ]
 
 
-def _read_limited(path: Path) -> bytes | None:
-    """The file's bytes, or None when it cannot be read or is over the size limit."""
+def _read_limited(path: Path | str, limit: int = MAX_FILE_BYTES) -> bytes | None:
+    """The file's bytes, or None when it cannot be read or is over ``limit``."""
     try:
-        return read_bytes_nofollow(str(path), MAX_FILE_BYTES)
+        return read_bytes_nofollow(str(path), limit)
     except (OSError, QuarantineReason):
         return None
 

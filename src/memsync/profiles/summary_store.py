@@ -22,6 +22,7 @@ import msgspec
 import xxhash
 
 from memsync import __version__
+from memsync.merged_index import file_digest
 from memsync.profiles import columns, metrics
 
 SUMMARY_NAME = ".summary.msgpack"
@@ -71,7 +72,7 @@ class Fingerprint:
 
     def add_file(self, name: str, data: bytes | None) -> None:
         """A contribution file and its bytes (None: it could not be read, or is over the limit)."""
-        self._update(name, "-" if data is None else f"{len(data)}:{xxhash.xxh3_128_hexdigest(data)}")
+        self._update(name, "-" if data is None else f"{len(data)}:{file_digest(data)}")
 
     def digest(self) -> bytes:
         return self._hash.digest()
