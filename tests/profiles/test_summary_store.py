@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from array import array
 from pathlib import Path
 
 import msgspec
@@ -16,6 +17,7 @@ from profile_team import NOW_MILLIS
 
 from builders import observation, write_contribution
 from memsync.cli import cli
+from memsync.profiles.columns import pack_ints, unpack_ints
 from memsync.profiles.generate import generate_project_profiles
 from memsync.profiles.summary_store import SUMMARY_NAME, StoredSummary
 
@@ -91,7 +93,8 @@ def test_a_new_or_deleted_file_means_that_developer_is_read_again(team: Path, tm
     assert _pages(team) == _pages_without_store(team, tmp_path / "deleted")
 
 
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other-dev", "wrong-shape"])
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other-dev", "wrong-shape", "type-id-past-table",
+                                    "concept-id-past-table", "wide-concept-id-past-table"])
 def test_a_damaged_or_misplaced_summary_is_ignored_and_rewritten(team: Path, tmp_path: Path, damage: str) -> None:
     _generate(team)
     good = (team / ALICE).read_bytes()
@@ -104,9 +107,20 @@ def test_a_damaged_or_misplaced_summary_is_ignored_and_rewritten(team: Path, tmp
     elif damage == "other-dev":
         (team / ALICE).write_bytes((team / BOB).read_bytes())  # fingerprinted for bob's files
     else:
-        # a summary whose fingerprint matches but whose buffers disagree (one row too few)
+        # a summary whose fingerprint matches but whose buffers disagree: counting from it
+        # would index past a table
         stored = msgspec.msgpack.decode(good, type=StoredSummary)
-        stored.facts.keys = stored.facts.keys[:-1]
+        facts = stored.facts
+        rows = len(facts.keys)
+        if damage == "wrong-shape":  # one row too few
+            facts.keys = facts.keys[:-1]
+        elif damage == "type-id-past-table":  # one byte per id
+            facts.type_ids = pack_ints([len(facts.type_names)] * rows)
+        else:
+            # the last row names one concept value past the table, in one-byte ids or in two-byte ones
+            ids = [0] * (rows - 1) + [len(unpack_ints(facts.concept_ends))]
+            wide = damage == "wide-concept-id-past-table"
+            facts.concept_ids = b"H" + array("H", ids).tobytes() if wide else pack_ints(ids)
         (team / ALICE).write_bytes(msgspec.msgpack.encode(stored))
     run = _generate(team)
     assert run.reused == ["bob"]

@@ -130,8 +130,9 @@ def decode_summary(data: bytes, *, fingerprint: bytes) -> tuple[int, metrics.Dev
 
 
 def _fits(stored: StoredSummary) -> bool:
-    """The buffers describe the same rows and point inside their tables, so ``counts_of`` cannot
-    read past one."""
+    """The buffers describe the same rows and every id points inside its table, so ``counts_of``
+    cannot index past one. (Concept ends out of order would only slice the text wrongly: slicing
+    never raises, and a forged summary can bend its developer's numbers anyway.)"""
     facts = stored.facts
     rows = len(facts.keys)
     try:
@@ -142,13 +143,20 @@ def _fits(stored: StoredSummary) -> bool:
     return (
         rows > 0
         and len(sizes) == len(facts.sessions) and sum(sizes) == rows
-        and len(type_ids) == rows and max(type_ids) < len(facts.type_names)
+        and len(type_ids) == rows and _all_below(type_ids, len(facts.type_names))
         and len(days) == rows
-        and len(concept_ids) == rows and len(ends) > 0 and max(concept_ids) < len(ends)
-        and ends[-1] == len(facts.concept_text) and _ascending(ends)
+        and len(concept_ids) == rows and _all_below(concept_ids, len(ends))
+        and len(ends) > 0 and ends[-1] == len(facts.concept_text)
         and sum(stored.type_counts.values()) == rows
     )
 
 
-def _ascending(values: array[int]) -> bool:
-    return values == array(values.typecode, sorted(values))  # sorting a sorted array is one pass
+_BYTES = bytes(range(256))
+
+
+def _all_below(values: array[int], limit: int) -> bool:
+    """Every value is under ``limit`` (the values are unsigned)."""
+    if values.typecode == "B":
+        # one pass in C: delete every byte in range, and nothing may be left (max() makes an int per row)
+        return not values.tobytes().translate(None, _BYTES[:limit])
+    return not values or max(values) < limit
