@@ -8,6 +8,9 @@ spread over several files each, a share of observations exported by two develope
 capped merged set), then times, in the same run:
 
 - floor: read every contribution file plus merged/latest.json and parse it with orjson;
+- decode floor: what any cold profile run must do before counting anything: read and decode
+  every developer's files with the merge's typed decoder (which decides what counts), one
+  developer per job on the same worker pool as the real run;
 - cold: ``generate_project_profiles`` writing every page (json + md) and every developer's
   stored summary into an empty profiles/;
 - warm: the same call again on the unchanged repository (every summary reused, nothing written);
@@ -17,7 +20,7 @@ capped merged set), then times, in the same run:
   then ``generate_project_profiles`` re-reads that developer only (the others' summaries match).
   This is what every ci-merge after the first one pays.
 
-The ratios (cold/floor, cold/merge, incremental profiles/incremental merge) are what to compare
+The ratios (cold/floor, cold/merge, decode floor/merge, incremental profiles/incremental merge) are what to compare
 across machines.
 """
 
@@ -35,8 +38,9 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from memsync.model import build_envelope, dump_document  # noqa: E402
+from memsync.model import build_envelope, decode_contribution_fields, dump_document  # noqa: E402
 from memsync.profiles.generate import generate_project_profiles  # noqa: E402
+from memsync.repo import WorkerPool  # noqa: E402
 
 TYPES = ["decision", "bugfix", "feature", "discovery", "refactor", "change"]
 BASE_MILLIS = 1_773_900_000_000
@@ -105,6 +109,19 @@ def read_floor(root: Path) -> int:
     return count
 
 
+def decode_folder(folder: str) -> int:
+    """Worker: observations in one developer's files, read and typed-decoded (nothing counted)."""
+    return sum(len(decode_contribution_fields(path.read_bytes()).observations)
+               for path in sorted(Path(folder).glob("*.json")))
+
+
+def decode_floor(root: Path) -> int:
+    folders = sorted(str(path) for path in (root / "contributions" / "bench").iterdir())
+    total = sum(path.stat().st_size for path in (root / "contributions").rglob("*.json"))
+    with WorkerPool(None) as pool:
+        return sum(pool.map(decode_folder, folders, total_bytes=total))
+
+
 def best_of(repeat: int, func) -> tuple[float, object]:
     best, result = float("inf"), None
     for _ in range(repeat):
@@ -154,6 +171,8 @@ def run(devs: int, per_dev: int, files_per_dev: int, repeat: int) -> None:
         print(f"\n{devs} devs x {per_dev} observations = {devs * per_dev:,} observations "
               f"in {devs * files_per_dev} files, {size / 1e6:.1f} MB (built in {built:.1f} s)")
         floor, count = best_of(repeat, lambda: read_floor(root))
+        decode_time, decoded = best_of(repeat, lambda: decode_floor(root))
+        assert decoded == count
 
         def cold():
             shutil.rmtree(root / "profiles", ignore_errors=True)
@@ -173,6 +192,9 @@ def run(devs: int, per_dev: int, files_per_dev: int, repeat: int) -> None:
         merge_time = time_merge(root, BASE_MILLIS)
         print(f"  merge  ci-merge --no-profiles, cold, same repo: {merge_time:8.3f} s"
               f"   profiles cold/merge {cold_time / merge_time:5.2f}x")
+        print(f"  decode floor (worker pool: read + typed decode, nothing counted): {decode_time:8.3f} s"
+              f"   decode floor/merge {decode_time / merge_time:5.2f}x, cold/decode floor "
+              f"{cold_time / decode_time:5.2f}x")
 
         dev = f"dev{devs // 2:03d}"
         add_export(root, dev, max(1, per_dev // files_per_dev), seed=11)

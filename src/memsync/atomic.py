@@ -164,9 +164,11 @@ def write_all_if_changed(items: list[tuple[Path, bytes]], batch: int = 256) -> l
 
 def _write_batch(items: list[tuple[Path, bytes]]) -> None:
     staged: list[tuple[int | None, str, Path]] = []  # (open fd, temp name, target)
+    folders = list(dict.fromkeys(path.parent for path, _ in items))  # ~3 files per folder: each made once
     try:
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
         for path, data in items:
-            path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             staged.append((fd, tmp_name, path))
             _write_fully(fd, data)
@@ -188,7 +190,7 @@ def _write_batch(items: list[tuple[Path, bytes]]) -> None:
                 os.close(fd)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
-    for folder in dict.fromkeys(path.parent for path, _ in items):
+    for folder in folders:
         _fsync_directory(folder)
 
 
