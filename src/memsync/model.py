@@ -38,6 +38,13 @@ def to_millis(epoch: int) -> int:
     return epoch if epoch >= _MILLIS_THRESHOLD else epoch * 1000
 
 
+def to_millis_column(epochs: list[int]) -> list[int]:
+    """``to_millis`` of every (positive) epoch; the list itself when all are milliseconds already."""
+    if not epochs or min(epochs) >= _MILLIS_THRESHOLD:
+        return epochs
+    return [epoch if epoch >= _MILLIS_THRESHOLD else epoch * 1000 for epoch in epochs]
+
+
 def iso_from_millis(millis: int) -> str:
     """``2026-03-19T18:30:00.000Z``, the shape JavaScript's ``toISOString`` gives."""
     moment = dt.datetime.fromtimestamp(millis / 1000, tz=dt.UTC)

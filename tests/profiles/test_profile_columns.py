@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import BASE_MILLIS, observation, write_contribution
-from memsync.model import composite_key, to_millis
+from memsync.model import composite_key, to_millis, to_millis_column
 from memsync.profiles import columns, metrics
 from memsync.profiles.generate import ProjectInputs, build_outputs, generate_project_profiles
 from memsync.profiles.summary_store import SUMMARY_NAME
@@ -88,7 +88,7 @@ def test_a_buffer_pack_ints_cannot_have_made_is_refused(data: bytes) -> None:
 @SETTINGS
 @given(st.lists(st.integers(min_value=1, max_value=10**18), max_size=8))
 def test_day_counts_equal_the_plain_day_number_counted(epochs: list[int]) -> None:
-    millis = columns.to_millis_column(epochs)
+    millis = to_millis_column(epochs)
     assert millis == [to_millis(epoch) for epoch in epochs]
     expected = Counter(day for day in map(metrics.day_number, epochs) if day is not None)
     assert columns.day_counts(millis) == expected

@@ -33,10 +33,10 @@ from memsync.model import (
     decode_contribution_fields,
     fields_match_path,
     to_millis,
+    to_millis_column,
 )
 
 _decode_merged = msgspec.json.Decoder(MergedFields).decode
-_MILLIS_THRESHOLD = 10**12
 
 
 @dataclass(frozen=True)
@@ -166,9 +166,7 @@ def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags
     titles = list(map(_TITLE, observations))
     if None in titles:
         titles = [title or "" for title in titles]
-    created = list(map(_CREATED, observations))
-    if created and min(created) < _MILLIS_THRESHOLD:
-        created = [e if e >= _MILLIS_THRESHOLD else e * 1000 for e in created]
+    created = to_millis_column(list(map(_CREATED, observations)))
     records = FileRecords(
         exported_at_millis=to_millis(doc.exportedAtEpoch),
         observation_count=doc.observationCount,

@@ -28,10 +28,10 @@ from typing import Any
 import msgspec
 import xxhash
 
+from memsync.model import to_millis_column
 from memsync.profiles import metrics
 
 _DAY_MILLIS = 86_400_000
-_MILLIS_THRESHOLD = 10**12  # model.to_millis: below it an epoch is in seconds
 _KEY_SEPARATOR = "\x00"
 
 
@@ -68,13 +68,6 @@ def digests(strings: Iterable[str]) -> list[bytes]:
 def key_digest(session: str, title: str | None, millis: int) -> bytes:
     """The digest of one composite key (see ``key_token``), as the profiles compare keys."""
     return digests([key_token(session, title, millis)])[0]
-
-
-def to_millis_column(epochs: list[int]) -> list[int]:
-    """``model.to_millis`` of every (positive) epoch."""
-    if not epochs or min(epochs) >= _MILLIS_THRESHOLD:
-        return epochs
-    return [epoch if epoch >= _MILLIS_THRESHOLD else epoch * 1000 for epoch in epochs]
 
 
 # --- list fields, a column at a time -------------------------------------------------------
