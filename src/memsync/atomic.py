@@ -28,7 +28,7 @@ class StagedWrite:
     def __init__(self, path: Path, hasher: Any = None) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, self._tmp_name = _temp_beside(path)
         self._hasher = hasher
         self._error: Exception | None = None  # met on the writing thread, raised on the caller's
         self._chunks: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -42,9 +42,7 @@ class StagedWrite:
 
     def drain(self) -> None:
         """Wait until every chunk is written (and seen by the hasher), not for the disk."""
-        if not self._finished:
-            self._finished = True
-            self._chunks.put(None)
+        self._end_input()
         self._written.wait()
         if self._error is not None:
             raise self._error
@@ -72,10 +70,14 @@ class StagedWrite:
 
     def discard(self) -> None:
         """Give up: the target is left as it was (the thread ends on its own)."""
+        self._end_input()
+        self._remove_temp()
+
+    def _end_input(self) -> None:
+        """Tell the thread no chunk follows (once)."""
         if not self._finished:
             self._finished = True
             self._chunks.put(None)
-        self._remove_temp()
 
     def _run(self, fd: int) -> None:
         written = synced = 0
@@ -105,6 +107,12 @@ class StagedWrite:
     def _remove_temp(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._tmp_name)
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """An open temp file in ``path``'s folder, named after it (``.<name>.*.tmp``, which the
+    scaffolded .gitignore ignores should a crash leave one behind)."""
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
 
 
 def _write_fully(fd: int, data: Any) -> None:
@@ -169,7 +177,7 @@ def _write_batch(items: list[tuple[Path, bytes]]) -> None:
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
         for path, data in items:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            fd, tmp_name = _temp_beside(path)
             staged.append((fd, tmp_name, path))
             _write_fully(fd, data)
             _start_writeback(fd, 0, len(data))

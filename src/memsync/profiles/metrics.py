@@ -193,7 +193,7 @@ class DevSummary:
     """One developer's counts, computed once and shared by the team totals and their profile."""
 
     facts: Sequence[ObservationFacts] | PackedObservations   # deduplicated by composite key
-    keys: Collection[Hashable]          # distinct composite keys (or columns.key_token strings)
+    keys: Collection[Hashable]          # distinct composite keys (or their columns.key_digest)
     type_counts: Mapping[str, int]
     concept_counts: Mapping[str, int]   # observations mentioning each concept
     day_counts: Mapping[int, int]       # observations per UTC day number (undated ones left out)
