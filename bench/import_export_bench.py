@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from claude_mem.claude_mem_db import CLAUDE_MEM_VERSION, make_db, seed_row  # noqa: E402
-from memsync.claude_mem import open_read_write, read_schema  # noqa: E402
-from memsync.config import ExportFilters, ProjectConfig, RemoteConfig  # noqa: E402
-from memsync.exporter import plan_export  # noqa: E402
-from memsync.importer import import_merged, prepare_rows  # noqa: E402
+from memsync.devside.claude_mem import open_read_write, read_schema  # noqa: E402
+from memsync.devside.config import ExportFilters, ProjectConfig, RemoteConfig  # noqa: E402
+from memsync.devside.exporter import plan_export  # noqa: E402
+from memsync.devside.importer import import_merged, prepare_rows  # noqa: E402
 from memsync.model import build_envelope, dump_document  # noqa: E402
 
 BASE = 1_773_000_000_000

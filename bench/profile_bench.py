@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from memsync.model import build_envelope, decode_contribution_fields, dump_document  # noqa: E402
 from memsync.profiles.generate import generate_project_profiles  # noqa: E402
-from memsync.repo import WorkerPool  # noqa: E402
+from memsync.ci.repo import WorkerPool  # noqa: E402
 
 TYPES = ["decision", "bugfix", "feature", "discovery", "refactor", "change"]
 BASE_MILLIS = 1_773_900_000_000
@@ -133,7 +133,7 @@ def best_of(repeat: int, func) -> tuple[float, object]:
 
 def time_merge(root: Path, now: int) -> float:
     """A real merge of the repository without profiles (it rewrites merged/ and the state)."""
-    from memsync.merge_job import MergeOptions, run_merge
+    from memsync.ci.merge_job import MergeOptions, run_merge
 
     start = time.perf_counter()
     run_merge(MergeOptions(repo=root, now=now, retention_days=0, profiles=False))

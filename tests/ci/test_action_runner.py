@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from builders import observation, read_json, write_contribution
 from fakes.forge import FakeForge
-from memsync.action import escape_property, format_outputs, input_value
+from memsync.ci.action import escape_property, format_outputs, input_value
 
 TOKEN = "ghs_" + "Tk9" * 12  # the shape of an installation token; masked, never printed
 BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase

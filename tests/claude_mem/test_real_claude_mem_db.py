@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from claude_mem.claude_mem_db import seed_row
-from memsync.claude_mem import TESTED_SCHEMA_VERSION, open_read_only, read_schema
+from memsync.devside.claude_mem import TESTED_SCHEMA_VERSION, open_read_only, read_schema
 
 
 def test_pristine_db_has_claude_mems_schema_and_fts(claude_mem_db: Path) -> None:

@@ -19,7 +19,7 @@ from claude_mem.claude_mem_db import (  # noqa: F401 - fixtures are found by nam
     seeded_db,
 )
 from memsync.cli import main
-from memsync.git import run_git
+from memsync.publish.git import run_git
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from memsync.git import run_git
+from memsync.publish.git import run_git
 
 
 def configure(

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memsync.commands.config_cmds import add_project, config, init, update_project
-from memsync.config import config_problems, config_schema, load_config, new_config_doc, project_entry
+from memsync.devside.config import config_problems, config_schema, load_config, new_config_doc, project_entry
 
 
 def test_scripted_init_writes_a_config_compatible_with_claude_mem_sync(config_file: Path, mem_sync) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from claude_mem.claude_mem_db import seed_row
 from devside.devside_helpers import assert_db_consistent, clone, configure, db_rows, fts_titles
-from memsync.git import run_git
+from memsync.publish.git import run_git
 
 BASE = 1_773_900_000_000
 

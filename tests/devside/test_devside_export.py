@@ -10,7 +10,7 @@ import pytest
 
 from claude_mem.claude_mem_db import seed_row
 from devside.devside_helpers import clone, configure
-from memsync.git import run_git
+from memsync.publish.git import run_git
 
 # A GitHub-PAT-shaped credential assembled at run time, so this file holds no token literal.
 FAKE_PAT = "ghp_" + "q7Zr2LmX9pKd4TwB8nVc3HyF6sJa1GuE5oRi"
@@ -259,9 +259,9 @@ def test_sql_selection_is_exactly_the_filter_rule(seeded_db) -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from memsync.claude_mem import open_read_only, select_observations
-    from memsync.config import ExportFilters
-    from memsync.exporter import keyword_match, matches_filter
+    from memsync.devside.claude_mem import open_read_only, select_observations
+    from memsync.devside.config import ExportFilters
+    from memsync.devside.exporter import keyword_match, matches_filter
 
     db = seeded_db(VARIED_ROWS)
     conn = open_read_only(db)

@@ -14,8 +14,8 @@ import pytest
 from builders import contribution, observation
 from claude_mem.claude_mem_db import seed_row
 from devside.devside_helpers import assert_db_consistent, configure, db_rows, fts_titles
-from memsync.config import state_dir
-from memsync.importer import import_merged
+from memsync.devside.config import state_dir
+from memsync.devside.importer import import_merged
 
 MERGED_BASE = 1_773_950_000_000
 

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from builders import observation
-from memsync.claude_mem import Column
-from memsync.importer import iso_millis, json_array_text, prepare_rows
+from memsync.devside.claude_mem import Column
+from memsync.devside.importer import iso_millis, json_array_text, prepare_rows
 from memsync.model import iso_from_millis, parse_string_list
 
 COLUMNS = {

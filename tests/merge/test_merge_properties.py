@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from builders import observation, write_contribution
-from memsync.merge_job import MergeOptions, run_merge
+from memsync.ci.merge_job import MergeOptions, run_merge
 
 DEVS = ["alice", "bob", "carol", "dave"]
 TYPES = ["decision", "bugfix", "feature", "discovery", "refactor", "change", "security_note"]

@@ -1,4 +1,4 @@
-"""memsync.git against real repositories served over smart HTTP on 127.0.0.1."""
+"""memsync.publish.git against real repositories served over smart HTTP on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from fakes.git_http import GitHttpServer
 from fakes.gitrepos import clone, commit_file, git, seed_remote
-from memsync import git as mgit
+from memsync.publish import git as mgit
 from memsync.errors import GitError, PushRejected
 
 _names = itertools.count()

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from memsync.commands.publish_flags import publish_options, publish_options_from_flags
 from memsync.errors import ProviderError
-from memsync.providers.detect import detect_provider, parse_remote
+from memsync.publish.providers.detect import detect_provider, parse_remote
 
 
 @click.command()

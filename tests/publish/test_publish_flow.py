@@ -14,9 +14,9 @@ import pytest
 from builders import observation, write_contribution
 from fakes.gitrepos import clone, git
 from memsync.errors import PushRejected, UsageError
-from memsync.git import Identity
-from memsync.merge_job import MergeOptions, run_merge
-from memsync.publish import PublishOptions, publish
+from memsync.publish.git import Identity
+from memsync.ci.merge_job import MergeOptions, run_merge
+from memsync.publish.flow import PublishOptions, publish
 
 _names = itertools.count()
 BOT = Identity(name="memory-bot", email="memory-bot@example.test")

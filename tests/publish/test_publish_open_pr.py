@@ -7,8 +7,8 @@ import pytest
 from fakes.git_http import GitHttpServer
 from fakes.gitrepos import clone, commit_file, git, seed_remote
 from memsync.errors import GitError
-from memsync.providers.github import from_environment as github_from_environment
-from memsync.publish import PublishOptions, open_pull_request, publish
+from memsync.publish.providers.github import from_environment as github_from_environment
+from memsync.publish.flow import PublishOptions, open_pull_request, publish
 
 
 def test_open_pull_request_pushes_the_branch_and_is_idempotent(git_server, clean_forge,

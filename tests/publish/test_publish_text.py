@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memsync.publish import render_commit_message, render_pr_text, summarize
+from memsync.publish.flow import render_commit_message, render_pr_text, summarize
 
 
 def report(**overrides):

@@ -11,6 +11,6 @@ import click
 @click.command("action")
 def action() -> int:
     """Run the merge as a GitHub Action step (inputs from INPUT_* environment variables)."""
-    from memsync.action import run_action
+    from memsync.ci.action import run_action
 
     return run_action(os.environ, sys.stdout).exit_code

@@ -59,9 +59,9 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
     With --publish push or pr the result is committed and pushed (retrying on a moved
     branch by merging again on the new tip) or proposed in one rolling PR/MR.
     """
-    from memsync.merge_job import MergeOptions, run_merge
-    from memsync.publish import publish
-    from memsync.report import render_report, template_environment
+    from memsync.ci.merge_job import MergeOptions, run_merge
+    from memsync.publish.flow import publish
+    from memsync.render import render_report, template_environment
 
     defaults = STRATEGY_WEIGHTS[strategy]
     weights = None

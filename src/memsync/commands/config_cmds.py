@@ -16,7 +16,7 @@ from typing import Any
 import click
 import orjson
 
-from memsync.config import (
+from memsync.devside.config import (
     DEFAULT_DB_PATH,
     REMOTE_TYPES,
     Config,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from memsync.config import load_config, select_projects
+from memsync.devside.config import load_config, select_projects
 
 _PROJECT = click.option("--project", help="Configured project to use (default: the only enabled one).")
 _ALL = click.option("--all", "all_projects", is_flag=True, help="Every enabled project.")
@@ -33,7 +33,7 @@ def preview(
     project: str | None, all_projects: bool, db_path: Path | None, redact: bool, all_titles: bool
 ) -> None:
     """Show what an export would share, without writing anything."""
-    from memsync.exporter import describe_plan, plan_export
+    from memsync.devside.exporter import describe_plan, plan_export
 
     config = load_config()
     for name in select_projects(config, project, all_projects):
@@ -71,7 +71,7 @@ def export(
     no_push: bool,
 ) -> None:
     """Export filtered observations to the shared repository."""
-    from memsync.exporter import describe_plan, plan_export, publish_export
+    from memsync.devside.exporter import describe_plan, plan_export, publish_export
 
     config = load_config()
     for name in select_projects(config, project, all_projects):

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from memsync.config import load_config, select_projects, state_dir
+from memsync.devside.config import load_config, select_projects, state_dir
 from memsync.errors import UsageError
 
 if TYPE_CHECKING:
-    from memsync.importer import ImportReport
+    from memsync.devside.importer import ImportReport
 
 
 @click.command("import")
@@ -48,8 +48,8 @@ def import_(
     force: bool,
 ) -> None:
     """Import the team's merged observations into claude-mem's database."""
-    from memsync.exporter import shared_checkout
-    from memsync.importer import NothingMerged, import_merged
+    from memsync.devside.exporter import shared_checkout
+    from memsync.devside.importer import NothingMerged, import_merged
 
     config = load_config()
     names = select_projects(config, project, all_projects)

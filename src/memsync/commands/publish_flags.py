@@ -53,12 +53,12 @@ def publish_options(func: F) -> F:
 
 
 def publish_options_from_flags(**flags: Any) -> Any:
-    """Build ``memsync.publish.PublishOptions`` from the keyword arguments the flags produce.
+    """Build ``memsync.publish.flow.PublishOptions`` from the keyword arguments the flags produce.
 
     Extra keywords (the command's own flags) are ignored, so a command may pass ``**kwargs``.
     """
-    from memsync.git import Identity
-    from memsync.publish import PublishOptions
+    from memsync.publish.git import Identity
+    from memsync.publish.flow import PublishOptions
 
     def split(value: Any) -> tuple[str, ...]:
         if value is None:

@@ -15,7 +15,7 @@ import click
 
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import MemSyncError, UsageError
-from memsync.git import Identity, is_repository, run_git
+from memsync.publish.git import Identity, is_repository, run_git
 
 PROVIDERS = ("github", "gitlab", "bitbucket")
 

@@ -25,7 +25,7 @@ import orjson
 from memsync.allocation import bulk_allocation
 from memsync.atomic import current_bytes, write_all_if_changed
 from memsync.errors import MemSyncError, QuarantineReason, UsageError
-from memsync.merged_index import load_matching
+from memsync.ci.merged_index import load_matching
 from memsync.model import (
     check_envelope,
     check_observation,
@@ -35,7 +35,7 @@ from memsync.model import (
     to_millis,
 )
 from memsync.profiles import columns, metrics, summary_store
-from memsync.repo import WorkerPool, read_bytes_nofollow
+from memsync.ci.repo import WorkerPool, read_bytes_nofollow
 from memsync.safety.names import check_safe_name, is_safe_name
 
 FORMATS = ("json", "md")

@@ -22,7 +22,7 @@ import msgspec
 import xxhash
 
 from memsync import __version__
-from memsync.merged_index import file_digest
+from memsync.ci.merged_index import file_digest
 from memsync.profiles import columns, metrics
 
 SUMMARY_NAME = ".summary.msgpack"

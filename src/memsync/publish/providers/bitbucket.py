@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memsync.errors import ProviderError
-from memsync.providers.base import (
+from memsync.publish.providers.base import (
     DEFAULT_BACKOFF,
     Failure,
     OpenPullRequest,
@@ -194,7 +194,7 @@ def from_environment(
     backoff: tuple[float, ...] = DEFAULT_BACKOFF,
 ) -> BitbucketCloudProvider | BitbucketServerProvider:
     """Cloud (Pipelines variables, bitbucket.org remotes) or Server/DC (``/scm/`` remotes)."""
-    from memsync.providers.detect import parse_remote
+    from memsync.publish.providers.detect import parse_remote
 
     remote = parse_remote(remote_url) if remote_url else None
     server_url = env.get("MEM_SYNC_BITBUCKET_SERVER_URL", "")

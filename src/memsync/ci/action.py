@@ -240,7 +240,7 @@ def format_outputs(outputs: Mapping[str, str],
 def render_summary(report: Mapping[str, Any] | None, publish: Mapping[str, Any] | None,
                    inputs: ActionInputs, *, error: str | None = None, repository: str = "",
                    notes: tuple[str, ...] = ()) -> str:
-    from memsync.report import render_template
+    from memsync.render import render_template
 
     return render_template("job_summary.md.j2", r=report, publish=publish, inputs=inputs,
                            error=error, repository=repository, notes=notes)
@@ -299,8 +299,8 @@ def run_action(env: Mapping[str, str], out: IO[str]) -> ActionRun:
 
 def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInputs, repo: Path,
                        prefix: str) -> ActionRun:
-    from memsync.merge_job import MergeOptions, run_merge
-    from memsync.report import render_report
+    from memsync.ci.merge_job import MergeOptions, run_merge
+    from memsync.render import render_report
 
     notes: list[str] = []
     mode = inputs.publish
@@ -351,8 +351,8 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
 
 def _publish(repo: Path, merge: Callable[[], Any], inputs: ActionInputs, mode: str,
              branch_ran_on: str | None) -> dict[str, Any]:
-    from memsync.git import Identity
-    from memsync.publish import PublishOptions, publish
+    from memsync.publish.git import Identity
+    from memsync.publish.flow import PublishOptions, publish
 
     # The provider and git read the token from this mapping, never from argv.
     env = dict(os.environ)

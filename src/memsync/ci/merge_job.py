@@ -27,7 +27,7 @@ from memsync.merge.dedup import PREVIOUS_RANK, CandidateTable
 from memsync.merge.ingest import FileRecords, SecretHit, access_count, ingest_merged
 from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
-from memsync.merged_index import (
+from memsync.ci.merged_index import (
     INDEX_NAME,
     MergedIndex,
     build_index,
@@ -57,7 +57,7 @@ from memsync.model import (
     observation_head,
     to_millis,
 )
-from memsync.repo import (
+from memsync.ci.repo import (
     ContributionFile,
     Quarantined,
     ReadOutcome,

@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from memsync import __version__
-from memsync import git as gitops
+from memsync.publish import git as gitops
 from memsync.atomic import atomic_write_bytes
-from memsync.claude_mem import (
+from memsync.devside.claude_mem import (
     count_observations,
     open_read_only,
     project_counts,
     read_schema,
     select_observations,
 )
-from memsync.config import ExportFilters, ProjectConfig, RemoteConfig
+from memsync.devside.config import ExportFilters, ProjectConfig, RemoteConfig
 from memsync.errors import DatabaseError, GitError, PushRejected, RepoError
 from memsync.model import build_envelope, dump_document, iso_from_millis, stamp_from_millis, to_millis
 from memsync.safety.names import check_safe_name
@@ -338,8 +338,8 @@ def _commit_and_open(
     if not push:
         return ExportResult(relative, plan.count, committed, False, f"{checkout.url} {branch} (not pushed)")
     title = f"mem-sync: {plan.dev} export for {plan.project} ({plan.count} observations)"
-    from memsync.publish import open_pull_request  # PyGithub & co. load only for PR mode
-    from memsync.report import render_template
+    from memsync.publish.flow import open_pull_request  # PyGithub & co. load only for PR mode
+    from memsync.render import render_template
 
     body = render_template("export_pr.md.j2", plan=plan, relative=relative,
                            exported_at=iso_from_millis(plan.now_millis))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memsync.errors import ProviderError
-from memsync.providers.base import PullRequestSpec, sync_pull_request
-from memsync.providers.detect import make_provider
+from memsync.publish.providers.base import PullRequestSpec, sync_pull_request
+from memsync.publish.providers.detect import make_provider
 
 TOKEN = "good-token"
 

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from memsync.atomic import atomic_write_bytes
-from memsync.claude_mem import (
+from memsync.devside.claude_mem import (
     LOCAL_ONLY_COLUMNS,
     Column,
     backup_database,

@@ -10,7 +10,7 @@ import orjson
 
 from builders import observation, read_json, write_contribution
 from clirun import run_mem_sync
-from memsync.merged_index import INDEX_NAME, decode_index, encode_index, file_digest
+from memsync.ci.merged_index import INDEX_NAME, decode_index, encode_index, file_digest
 
 NOW_S = 1_773_945_000
 LATEST = Path("merged/demo/latest.json")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from memsync.errors import ProviderError, UsageError
-from memsync.providers.base import DEFAULT_BACKOFF, Provider
+from memsync.publish.providers.base import DEFAULT_BACKOFF, Provider
 
 PROVIDERS = ("github", "gitlab", "bitbucket")
 
@@ -84,17 +84,17 @@ def make_provider(
     if name == "auto":
         name = detect_provider(env, remote_url)
     if name == "github":
-        from memsync.providers import github
+        from memsync.publish.providers import github
 
         return github.from_environment(env, remote_url=remote_url, token_env=token_env,
                                        sleep=sleep, backoff=backoff, polite=polite)
     if name == "gitlab":
-        from memsync.providers import gitlab
+        from memsync.publish.providers import gitlab
 
         return gitlab.from_environment(env, remote_url=remote_url, token_env=token_env,
                                        sleep=sleep, backoff=backoff)
     if name == "bitbucket":
-        from memsync.providers import bitbucket
+        from memsync.publish.providers import bitbucket
 
         return bitbucket.from_environment(env, remote_url=remote_url, token_env=token_env,
                                           sleep=sleep, backoff=backoff)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from memsync import git
+from memsync.publish import git
 from memsync.errors import GitError, PushRejected, UsageError
-from memsync.git import Identity
-from memsync.providers.base import DEFAULT_BACKOFF, PullRequestSpec, sync_pull_request
+from memsync.publish.git import Identity
+from memsync.publish.providers.base import DEFAULT_BACKOFF, PullRequestSpec, sync_pull_request
 
 MODES = ("none", "push", "pr")
 TITLE_LIMIT = 80
@@ -30,7 +30,7 @@ _CI_BRANCH_VARIABLES = ("GITHUB_REF_NAME", "CI_COMMIT_BRANCH", "BITBUCKET_BRANCH
 
 
 class MergeReportLike(Protocol):
-    """What publish needs from ``memsync.merge_job.MergeReport``."""
+    """What publish needs from ``memsync.ci.merge_job.MergeReport``."""
 
     @property
     def changed(self) -> bool: ...
@@ -304,7 +304,7 @@ def _git_credentials(repo: Path, options: PublishOptions, env: Mapping[str, str]
 
 
 def _default_git_username(url: str, options: PublishOptions, env: Mapping[str, str]) -> str:
-    from memsync.providers.detect import detect_provider
+    from memsync.publish.providers.detect import detect_provider
 
     try:
         name = options.provider if options.provider != "auto" else detect_provider(env, url)
@@ -316,7 +316,7 @@ def _default_git_username(url: str, options: PublishOptions, env: Mapping[str, s
 
 def _provider(repo: Path, options: PublishOptions, env: Mapping[str, str],
               git_env: dict[str, str]) -> Any:
-    from memsync.providers.detect import make_provider
+    from memsync.publish.providers.detect import make_provider
 
     try:
         remote = git.remote_url(repo, options.remote, env=git_env)
@@ -374,7 +374,7 @@ def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render_commit_message(summary: Mapping[str, Any]) -> str:
-    from memsync.report import render_template
+    from memsync.render import render_template
 
     return render_template("commit_message.txt.j2", s=summary).strip() + "\n"
 
@@ -382,7 +382,7 @@ def render_commit_message(summary: Mapping[str, Any]) -> str:
 def render_pr_text(summary: Mapping[str, Any], *, branch: str, base: str,
                    kind: str = "pr") -> tuple[str, str]:
     """(title, body) of the rolling PR/MR; the title is the commit message's subject."""
-    from memsync.report import render_template
+    from memsync.render import render_template
 
     title = render_commit_message(summary).splitlines()[0]
     body = render_template("pr_body.md.j2", s=summary, branch=branch, base=base, kind=kind)

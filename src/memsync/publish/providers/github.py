@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memsync.errors import ProviderError
-from memsync.providers.base import (
+from memsync.publish.providers.base import (
     DEFAULT_BACKOFF,
     Failure,
     OpenPullRequest,
@@ -146,7 +146,7 @@ def from_environment(
     polite: bool = True,
 ) -> GitHubProvider:
     """Build the adapter from the variables GitHub Actions sets (or the remote URL elsewhere)."""
-    from memsync.providers.detect import parse_remote
+    from memsync.publish.providers.detect import parse_remote
 
     remote = parse_remote(remote_url) if remote_url else None
     repository = env.get("GITHUB_REPOSITORY") or (remote.path if remote else "")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from memsync.errors import ProviderError
-from memsync.providers.base import (
+from memsync.publish.providers.base import (
     DEFAULT_BACKOFF,
     Failure,
     OpenPullRequest,
@@ -141,7 +141,7 @@ def from_environment(
     backoff: tuple[float, ...] = DEFAULT_BACKOFF,
 ) -> GitLabProvider:
     """Build the adapter from GitLab CI's variables (or the remote URL elsewhere)."""
-    from memsync.providers.detect import parse_remote
+    from memsync.publish.providers.detect import parse_remote
 
     remote = parse_remote(remote_url) if remote_url else None
     url = env.get("CI_SERVER_URL") or ""

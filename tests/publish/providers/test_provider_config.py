@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from memsync.errors import ProviderError, UsageError
-from memsync.providers.base import PullRequestSpec, sync_pull_request
-from memsync.providers.bitbucket import BitbucketCloudProvider, BitbucketServerProvider
-from memsync.providers.detect import make_provider
-from memsync.providers.gitlab import GitLabProvider
+from memsync.publish.providers.base import PullRequestSpec, sync_pull_request
+from memsync.publish.providers.bitbucket import BitbucketCloudProvider, BitbucketServerProvider
+from memsync.publish.providers.detect import make_provider
+from memsync.publish.providers.gitlab import GitLabProvider
 
 SPEC = PullRequestSpec(head="mem-sync/merge", base="main", title="t", body="b")
 

@@ -1,0 +1,1 @@
+"""The developer's machine: configuration, the claude-mem database, export and import."""
