@@ -71,30 +71,49 @@ def export(
     no_push: bool,
 ) -> None:
     """Export filtered observations to the shared repository."""
+    from memsync.devside.config import state_dir
     from memsync.devside.exporter import describe_plan, plan_export, publish_export
+    from memsync.errors import MemSyncError
 
     config = load_config()
     for name in select_projects(config, project, all_projects):
         settings = config.project(name)
-        plan = plan_export(
-            settings,
-            dev=config.dev_name,
-            db_path=db_path or config.db_path,
-            now_millis=_now_millis(),
-            redact=redact,
-        )
-        if dry_run:
-            click.echo("\n".join(describe_plan(plan)))
-            click.echo("(dry run: nothing written)")
-            continue
-        if plan.filters.empty or not plan.count:
-            click.echo(
-                f"{name}: nothing to export ({plan.count} of {plan.total_in_project} observations "
-                "match the filters; see: mem-sync preview)"
+        try:
+            plan = plan_export(
+                settings,
+                dev=config.dev_name,
+                db_path=db_path or config.db_path,
+                now_millis=_now_millis(),
+                redact=redact,
             )
-            continue
-        result = publish_export(plan, settings.remote, repo_dir, push=not no_push)
+            if dry_run:
+                click.echo("\n".join(describe_plan(plan)))
+                click.echo("(dry run: nothing written)")
+                continue
+            if plan.filters.empty or not plan.count:
+                line = (
+                    f"{name}: nothing to export ({plan.count} of {plan.total_in_project} observations "
+                    "match the filters; see: mem-sync preview)"
+                )
+                _history(state_dir(), name, "nothing", 0, line)
+                click.echo(line)
+                continue
+            result = publish_export(plan, settings.remote, repo_dir, push=not no_push)
+        except MemSyncError as error:
+            if not dry_run:
+                _history(state_dir(), name, "error", 0, str(error))
+            raise
         verb = "pushed to" if result.pushed else "committed in"
         if result.pull_request_url:
             verb = "pull request"
-        click.echo(f"{name}: exported {result.count} observations -> {result.path}, {verb} {result.target}")
+        line = f"{name}: exported {result.count} observations -> {result.path}, {verb} {result.target}"
+        _history(state_dir(), name, "ok", result.count, line)
+        click.echo(line)
+
+
+def _history(folder: Path, project: str, result: str, count: int, detail: str) -> None:
+    from memsync.devside.history import record_event
+
+    warning = record_event(folder, "export", project, result, count, detail, now_millis=_now_millis())
+    if warning:
+        click.echo(warning, err=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from memsync.devside.config import load_config, select_projects, state_dir
-from memsync.errors import UsageError
+from memsync.errors import MemSyncError, UsageError
 
 if TYPE_CHECKING:
     from memsync.devside.importer import ImportReport
@@ -71,20 +71,42 @@ def import_(
         )
 
     for name in names:
-        if merged_file is not None:
-            report = run(name, merged_file)
-        else:
-            with shared_checkout(config.project(name).remote, repo_dir, need_git=False) as checkout:
-                try:
-                    report = run(name, checkout.path / "merged" / name / "latest.json")
-                except NothingMerged:
-                    # A new team: nobody's export has been merged yet. Nothing to do is success.
-                    click.echo(
-                        f"{name}: nothing merged yet (no merged/{name}/latest.json in the shared "
-                        "repository); import again after the merge bot has run"
-                    )
-                    continue
-        click.echo(_describe(report))
+        try:
+            if merged_file is not None:
+                report = run(name, merged_file)
+            else:
+                with shared_checkout(config.project(name).remote, repo_dir, need_git=False) as checkout:
+                    try:
+                        report = run(name, checkout.path / "merged" / name / "latest.json")
+                    except NothingMerged:
+                        # A new team: nobody's export has been merged yet. Nothing to do is success.
+                        line = (
+                            f"{name}: nothing merged yet (no merged/{name}/latest.json in the shared "
+                            "repository); import again after the merge bot has run"
+                        )
+                        _history(name, "nothing", 0, line, dry_run)
+                        click.echo(line)
+                        continue
+        except MemSyncError as error:
+            _history(name, "error", 0, str(error), dry_run)
+            raise
+        line = _describe(report)
+        _history(name, "ok" if report.added else "nothing", report.added, line, dry_run)
+        click.echo(line)
+
+
+def _history(project: str, result: str, count: int, detail: str, dry_run: bool) -> None:
+    """Real imports go to the sync history (status shows the last one); dry runs do not."""
+    if dry_run:
+        return
+    import time
+
+    from memsync.devside.history import record_event
+
+    now = time.time_ns() // 1_000_000
+    warning = record_event(state_dir(), "import", project, result, count, detail, now_millis=now)
+    if warning:
+        click.echo(warning, err=True)
 
 
 def _describe(report: ImportReport) -> str:

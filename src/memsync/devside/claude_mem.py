@@ -273,10 +273,21 @@ def select_observations(
 
 
 @dataclass(frozen=True)
+class InsertedRow:
+    """What the import ledger records of a row ``insert_rows`` added."""
+
+    row_id: int
+    memory_session_id: str
+    title: str  # '' for NULL
+    created_at_epoch: int  # ms
+
+
+@dataclass(frozen=True)
 class InsertResult:
     added: int
     skipped_existing: int
     sessions_created: int
+    inserted: tuple[InsertedRow, ...] = ()
 
 
 def backup_database(conn: sqlite3.Connection, dest: Path, path: Path) -> None:
@@ -335,8 +346,13 @@ def insert_rows(
     keys: Sequence[CompositeKey],
     project: str,
     path: Path,
+    before_commit: Callable[[Sequence[InsertedRow]], None] | None = None,
 ) -> InsertResult:
     """Insert the rows whose key is absent, creating missing sessions, in one write transaction.
+
+    ``before_commit`` gets the inserted rows while the transaction is still open (the import
+    ledger is written there: if it fails, nothing is inserted; if the commit fails after it,
+    the ledger's rows are stale and dropped when read).
 
     ``rows`` are ready to insert (only columns the table has, arrays as JSON text); ``keys``
     are their composite keys, in the same order. The key check runs again inside the
@@ -373,14 +389,16 @@ def insert_rows(
                 for session, epoch in missing
             ],
         )
-        added = 0
+        inserted: list[InsertedRow] = []
         # Rows with the same columns share one statement, so a column a row lacks keeps its
         # table default instead of becoming NULL.
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
         for row in new_rows:
             groups.setdefault(tuple(row), []).append(tuple(row.values()))
         for columns, values in groups.items():
-            added += _insert_group(conn, columns, values)
+            inserted.extend(_insert_group(conn, columns, values))
+        if before_commit is not None and inserted:
+            before_commit(inserted)
         conn.execute("COMMIT")
     except BaseException as error:
         if conn.in_transaction:
@@ -388,10 +406,15 @@ def insert_rows(
         if isinstance(error, sqlite3.Error):
             raise translate_error(error, path) from None
         raise
-    return InsertResult(added=added, skipped_existing=len(rows) - added, sessions_created=len(missing))
+    added = len(inserted)
+    return InsertResult(
+        added=added, skipped_existing=len(rows) - added, sessions_created=len(missing), inserted=tuple(inserted)
+    )
 
 
-def _insert_group(conn: sqlite3.Connection, columns: tuple[str, ...], values: list[tuple[Any, ...]]) -> int:
+def _insert_group(
+    conn: sqlite3.Connection, columns: tuple[str, ...], values: list[tuple[Any, ...]]
+) -> list[InsertedRow]:
     """Stage rows in a temp table, then move them with ONE ``INSERT ... SELECT``.
 
     claude-mem's FTS trigger runs inside each statement, and FTS5 flushes its pending index
@@ -405,12 +428,16 @@ def _insert_group(conn: sqlite3.Connection, columns: tuple[str, ...], values: li
         conn.executemany(
             f"INSERT INTO temp.memsync_import ({names}) VALUES ({', '.join('?' * len(columns))})", values
         )
-        # rowcount, unlike total_changes, leaves out the FTS trigger's own writes. "WHERE true"
-        # lets SQLite parse the upsert clause after a SELECT.
+        # RETURNING names exactly the rows inserted (a conflict skips a row), for the import
+        # ledger. "WHERE true" lets SQLite parse the upsert clause after a SELECT.
         cursor = conn.execute(
             f"INSERT INTO observations ({names}) SELECT {names} FROM temp.memsync_import "
-            "WHERE true ORDER BY memsync_pos ON CONFLICT DO NOTHING"
+            "WHERE true ORDER BY memsync_pos ON CONFLICT DO NOTHING "
+            "RETURNING id, memory_session_id, coalesce(title, ''), created_at_epoch"
         )
-        return cursor.rowcount
+        return [
+            InsertedRow(int(row_id), str(session), str(title), to_millis(int(epoch)))
+            for row_id, session, title, epoch in cursor.fetchall()
+        ]
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.memsync_import")

@@ -4,6 +4,8 @@ Everything that can fail on bad input (JSON, envelope, each observation) is chec
 database is touched; then the DB is backed up and the new rows go in as one short write
 transaction (see ``claude_mem.insert_rows``). A log of imported file hashes beside the config
 makes a repeated import of the same merged file a no-op before the database is even opened.
+Every inserted row is listed in the import ledger (``ledger.py``) inside that transaction,
+so ``maintain`` and retraction know which rows came from the team.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 import functools
 import hashlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from memsync.atomic import atomic_write_bytes
 from memsync.devside.claude_mem import (
     LOCAL_ONLY_COLUMNS,
     Column,
+    InsertedRow,
     backup_database,
     existing_keys,
     insert_rows,
@@ -29,6 +33,7 @@ from memsync.devside.claude_mem import (
     open_read_write,
     read_schema,
 )
+from memsync.devside.ledger import ImportedRow, record_imported
 from memsync.errors import QuarantineReason, RepoError
 from memsync.model import (
     ARRAY_FIELDS,
@@ -271,7 +276,18 @@ def import_merged(
             backup_path = state_dir / "backups" / f"claude-mem.{stamp_from_millis(now_millis)}.db"
             backup_database(conn, backup_path, db_path)
             _prune_backups(backup_path.parent)
-        result = insert_rows(conn, rows, keys, mem_project, db_path)
+        def write_ledger(inserted: Sequence[InsertedRow]) -> None:
+            record_imported(
+                state_dir,
+                db_path,
+                [
+                    ImportedRow(r.row_id, mem_project, r.memory_session_id, r.title, r.created_at_epoch)
+                    for r in inserted
+                ],
+                now_millis,
+            )
+
+        result = insert_rows(conn, rows, keys, mem_project, db_path, before_commit=write_ledger)
     finally:
         conn.close()
     record_import(log_path, db_path, project, merged, result.added, now_millis)
