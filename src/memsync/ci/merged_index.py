@@ -22,9 +22,9 @@ from typing import Any
 import msgspec
 import xxhash
 
+from memsync.ci.repo import map_nofollow, read_bytes_nofollow
 from memsync.errors import QuarantineReason
 from memsync.merge.ingest import FileRecords, contributor_tuples
-from memsync.ci.repo import map_nofollow, read_bytes_nofollow
 
 INDEX_NAME = ".latest-index.msgpack"
 INDEX_FORMAT = 1  # bump whenever what a field means changes (type weights included)

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 import orjson
 
 from memsync.errors import MemSyncError, QuarantineReason, RepoError
+from memsync.merge.assemble import locate_observations
 from memsync.merge.ingest import FileRecords, ingest_contribution
-from memsync.model import MergeState, ObservationsOnly, parse_state
+from memsync.merge.report import Quarantined
+from memsync.model import MergeState, parse_state
 from memsync.safety.names import check_safe_name
 
 T = TypeVar("T")
@@ -37,13 +38,6 @@ class ContributionFile:
     rel_path: str  # posix, relative to the repository root: the key in .merge-state.json
     abs_path: str
     size: int
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    file: str
-    project: str | None
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -186,14 +180,6 @@ def read_observations(job: tuple[str, list[int]]) -> list[tuple[int, dict[str, A
     path, indices = job
     observations = locate_observations(read_bytes_nofollow(path))
     return [(index, orjson.loads(memoryview(observations[index]))) for index in indices]
-
-
-_locate = msgspec.json.Decoder(ObservationsOnly).decode
-
-
-def locate_observations(raw: bytes) -> list[msgspec.Raw]:
-    """The raw bytes of each observation of a v1 document, without parsing them."""
-    return _locate(raw).observations
 
 
 class WorkerPool:
