@@ -15,6 +15,7 @@ Each figure is printed with a floor measured in the same run on the same data:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sqlite3
 import sys
@@ -35,6 +36,7 @@ from memsync.devside.config import ExportFilters, ProjectConfig, RemoteConfig  #
 from memsync.devside.exporter import plan_export  # noqa: E402
 from memsync.devside.importer import import_merged, prepare_rows  # noqa: E402
 from memsync.model import build_envelope, dump_document  # noqa: E402
+from memsync.scanner_cache import scanner_setup  # noqa: E402
 
 BASE = 1_773_000_000_000
 TYPES = ("discovery", "change", "feature", "refactor", "bugfix", "discovery", "change", "feature", "refactor")
@@ -103,7 +105,8 @@ def bench_export(db: Path, subset_ratio_rows: int, repeat: int) -> None:
     project = ProjectConfig(name="demo", mem_project="demo", enabled=True, remote=RemoteConfig(repo="o/r"),
                             export=ExportFilters(types=("decision",)))
     seconds, plan = best_of(repeat, lambda: None,
-                            lambda _: plan_export(project, dev="alice", db_path=db, now_millis=BASE))
+                            lambda _: plan_export(project, dev="alice", db_path=db, now_millis=BASE,
+                                                      scanner_setup=scanner_setup(os.environ)))
 
     def floor(_: Any) -> int:
         conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "safety"))  # the labelled token generat
 
 from secret_corpus import GENERATORS  # noqa: E402
 
-from memsync.safety import secrets  # noqa: E402
+from memsync.scanner_cache import ScannerSetup, open_scanner  # noqa: E402
 from memsync.safety.secret_rules import RULES  # noqa: E402
 
 SENTENCES = (
@@ -160,7 +160,7 @@ def main() -> None:
     flagged: dict[str, int] = {}
     for engine in ("hyperscan", "python"):
         try:
-            secrets.select_engine(engine)
+            scanner = open_scanner(ScannerSetup(engine=engine))
         except Exception as error:  # noqa: BLE001 - a missing wheel is reported, not fatal
             print(f"{engine}: unavailable ({error})")
             continue
@@ -172,29 +172,29 @@ def main() -> None:
         nobs = obs_bytes if full else slow_obs_bytes
         nnote = note_bytes if full else slow_note_bytes
 
-        def prefilter(these_raws=these_raws, engine=engine) -> None:
-            flagged[engine] = sum(secrets.may_contain_secret(r) for r in these_raws)
+        def prefilter(these_raws=these_raws, engine=engine, scanner=scanner) -> None:
+            flagged[engine] = sum(scanner.may_contain_secret(r) for r in these_raws)
 
         results[f"{engine} prefilter"] = rate("prefilter (may_contain_secret, raw JSON)", nraw,
                                               prefilter)
-        def merge_path(these_raws=these_raws, these_files=these_files) -> None:
+        def merge_path(these_raws=these_raws, these_files=these_files, scanner=scanner) -> None:
             # what ci-merge does per contribution file: the raw-bytes prefilter, and a full
             # scan of the parsed observations only when it says "maybe"
             for raw, batch in zip(these_raws, these_files, strict=True):
-                if secrets.may_contain_secret(raw):
-                    secrets.scan_observations(batch)
+                if scanner.may_contain_secret(raw):
+                    scanner.scan_observations(batch)
 
         results[f"{engine} merge path"] = rate(
             "merge path (prefilter, then batch if flagged)", nraw, merge_path)
         results[f"{engine} batch"] = rate(
             "batch (scan_observations per file)", nobs,
-            lambda these_files=these_files: [secrets.scan_observations(b) for b in these_files])
+            lambda these_files=these_files, scanner=scanner: [scanner.scan_observations(b) for b in these_files])
         results[f"{engine} per-obs"] = rate(
             "per-observation (scan_observation)", nobs,
-            lambda these_obs=these_obs: [secrets.scan_observation(o) for o in these_obs])
+            lambda these_obs=these_obs, scanner=scanner: [scanner.scan_observation(o) for o in these_obs])
         results[f"{engine} per-note"] = rate(
             "per-note (scan_text on each narrative)", nnote,
-            lambda these_notes=these_notes: [secrets.scan_text(n) for n in these_notes])
+            lambda these_notes=these_notes, scanner=scanner: [scanner.scan_text(n) for n in these_notes])
         print(f"  files the prefilter sends to a full scan: {flagged[engine]} of "
               f"{len(these_raws)}")
 

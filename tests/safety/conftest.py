@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from scanners import scanner_for
 
-from memsync.safety import secrets
+from memsync.safety.secrets import SecretScanner
 
 
 @pytest.fixture(params=["hyperscan", "python"])
-def engine(request: pytest.FixtureRequest):
+def scanner(request: pytest.FixtureRequest) -> SecretScanner:
     if request.param == "hyperscan":
         pytest.importorskip("hyperscan")
-    previous = secrets.active_engine()
-    secrets.select_engine(request.param)
-    yield request.param
-    secrets.select_engine(previous)
+    return scanner_for(request.param)

@@ -10,11 +10,12 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scanners import scanner_for
 from secret_corpus import GENERATORS, everyday_notes, positives
 
 from builders import contribution, observation
 from memsync.model import parse_string_list
-from memsync.safety import secrets
+from memsync.safety.secrets import SecretScanner
 
 _SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -92,25 +93,25 @@ def _encodings(doc: dict, seed: int) -> list[bytes]:
     ]
 
 
-def _all_findings(observations: list[dict]) -> bool:
+def _all_findings(scanner: SecretScanner, observations: list[dict]) -> bool:
     for obs in observations:
-        if secrets.scan_observation(obs):
+        if scanner.scan_observation(obs):
             return True
         # the merge may normalise JSON-array strings into lists before scanning
         normalised = dict(obs, facts=parse_string_list(obs.get("facts")))
-        if secrets.scan_observation(normalised):
+        if scanner.scan_observation(normalised):
             return True
     return False
 
 
 @_SETTINGS
 @given(observations=st.lists(_observation(), min_size=1, max_size=3), seed=st.integers(0, 999))
-def test_prefilter_false_implies_no_finding_in_any_parsed_observation(engine, observations, seed):
+def test_prefilter_false_implies_no_finding_in_any_parsed_observation(scanner, observations, seed):
     doc = contribution(observations)
     for raw in _encodings(doc, seed):
         parsed = json.loads(raw)["observations"]
-        if _all_findings(parsed):
-            assert secrets.may_contain_secret(raw), raw[:200]
+        if _all_findings(scanner, parsed):
+            assert scanner.may_contain_secret(raw), raw[:200]
 
 
 @settings(max_examples=25, deadline=None)
@@ -119,36 +120,35 @@ def test_engines_agree_on_generated_observations(observations):
     pytest.importorskip("hyperscan")
     results = {}
     for name in ("hyperscan", "python"):
-        secrets.select_engine(name)
+        scanner = scanner_for(name)
         results[name] = (
-            [secrets.scan_observation(o) for o in observations],
-            secrets.scan_observations(observations),
-            [secrets.redact_observation(o) for o in observations],
+            [scanner.scan_observation(o) for o in observations],
+            scanner.scan_observations(observations),
+            [scanner.redact_observation(o) for o in observations],
         )
-    secrets.select_engine(None)
     assert results["hyperscan"] == results["python"]
     one_by_one, batched, _ = results["python"]
     assert batched == one_by_one
 
 
-def test_prefilter_says_yes_for_every_labelled_positive_in_every_encoding(engine):
+def test_prefilter_says_yes_for_every_labelled_positive_in_every_encoding(scanner):
     for number, (rule_id, text, _) in enumerate(positives()):
         doc = contribution([observation(title="t", narrative=text, facts=[text])])
         for raw in _encodings(doc, number):
-            assert secrets.may_contain_secret(raw), rule_id
+            assert scanner.may_contain_secret(raw), rule_id
 
 
-def test_prefilter_says_no_for_clean_notes_written_by_the_usual_encoders(engine):
+def test_prefilter_says_no_for_clean_notes_written_by_the_usual_encoders(scanner):
     texts = everyday_notes()
     assert len(texts) > 100
     notes = [observation(title=f"note {i}", narrative=text) for i, text in enumerate(texts)]
     doc = contribution(notes)
-    assert secrets.may_contain_secret(orjson.dumps(doc)) is False
-    assert secrets.may_contain_secret(json.dumps(doc, ensure_ascii=True).encode()) is False
-    assert secrets.may_contain_secret(json.dumps(doc, ensure_ascii=False).encode()) is False
+    assert scanner.may_contain_secret(orjson.dumps(doc)) is False
+    assert scanner.may_contain_secret(json.dumps(doc, ensure_ascii=True).encode()) is False
+    assert scanner.may_contain_secret(json.dumps(doc, ensure_ascii=False).encode()) is False
 
 
-def test_prefilter_is_conservative_on_escaped_ascii_and_utf16(engine):
-    assert secrets.may_contain_secret(b'{"t": "\\u0067hp_"}') is True
-    assert secrets.may_contain_secret('{"t": "x"}'.encode("utf-16")) is True
-    assert secrets.may_contain_secret(b'{"t": "caf\\u00e9 \\u2014 ok"}') is False
+def test_prefilter_is_conservative_on_escaped_ascii_and_utf16(scanner):
+    assert scanner.may_contain_secret(b'{"t": "\\u0067hp_"}') is True
+    assert scanner.may_contain_secret('{"t": "x"}'.encode("utf-16")) is True
+    assert scanner.may_contain_secret(b'{"t": "caf\\u00e9 \\u2014 ok"}') is False

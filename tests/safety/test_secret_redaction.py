@@ -1,45 +1,43 @@
-"""Redaction, whole-observation scanning and the export gate: the secret never comes back out."""
+"""Redaction and whole-observation scanning: the secret never comes back out."""
 
 from __future__ import annotations
 
 import random
 
 import orjson
-import pytest
 from secret_corpus import GENERATORS
 
 from builders import observation
-from memsync.errors import SecretsFound
-from memsync.safety import secrets
+from memsync.safety.secrets import redact
 
 
 def _token(rule_id: str, seed: int = 11) -> str:
     return GENERATORS[rule_id](random.Random(seed))
 
 
-def test_redact_replaces_each_match_with_its_rule_name(engine):
+def test_redact_replaces_each_match_with_its_rule_name(scanner):
     gh, aws = _token("github-pat"), _token("aws-access-key")
     text = f"GITHUB_TOKEN={gh}\nAWS_ACCESS_KEY_ID={aws}\nregion=eu-west-1"
-    out = secrets.redact(text, secrets.scan_text(text))
+    out = redact(text, scanner.scan_text(text))
     assert out == (
         "GITHUB_TOKEN=[REDACTED:github-pat]\nAWS_ACCESS_KEY_ID=[REDACTED:aws-access-key]\n"
         "region=eu-west-1"
     )
-    assert secrets.scan_text(out) == []
+    assert scanner.scan_text(out) == []
 
 
-def test_redact_removes_a_whole_multiline_private_key(engine):
+def test_redact_removes_a_whole_multiline_private_key(scanner):
     key = _token("private-key-rsa")
     text = f"old bastion key:\n{key}\nthat's it"
-    out = secrets.redact(text, secrets.scan_text(text))
+    out = redact(text, scanner.scan_text(text))
     assert out == "old bastion key:\n[REDACTED:private-key-rsa]\nthat's it"
 
 
 def test_redact_with_no_findings_returns_the_text_unchanged():
-    assert secrets.redact("nothing here", []) == "nothing here"
+    assert redact("nothing here", []) == "nothing here"
 
 
-def test_scan_observation_covers_every_string_field_and_names_it(engine):
+def test_scan_observation_covers_every_string_field_and_names_it(scanner):
     tokens = {name: _token(name, seed) for seed, name in enumerate(
         ["github-pat", "slack-bot", "npm", "stripe-prod", "openai", "pulumi", "anthropic"])}
     obs = observation(
@@ -52,7 +50,7 @@ def test_scan_observation_covers_every_string_field_and_names_it(engine):
         subtitle=f"{tokens['pulumi']}",
     )
     obs[f"{tokens['anthropic']}"] = "a field named like a secret"
-    found = secrets.scan_observation(obs)
+    found = scanner.scan_observation(obs)
     assert {(f.rule, f.field) for f in found} == {
         ("github-pat", "title"),
         ("slack-bot", "facts[1]"),
@@ -66,25 +64,25 @@ def test_scan_observation_covers_every_string_field_and_names_it(engine):
     assert not any(token in dumped for token in tokens.values())
 
 
-def test_scan_observations_batch_equals_one_by_one(engine):
+def test_scan_observations_batch_equals_one_by_one(scanner):
     rng = random.Random(4)
     rules = sorted(GENERATORS) * 3  # several chunks, hits near chunk edges
     batch = [
         observation(title=f"t{i}", narrative=f"n {GENERATORS[rule](rng)}" if i % 3 else "clean")
         for i, rule in enumerate(rules)
     ]
-    one_by_one = [secrets.scan_observation(o) for o in batch]
-    assert secrets.scan_observations(batch) == one_by_one
+    one_by_one = [scanner.scan_observation(o) for o in batch]
+    assert scanner.scan_observations(batch) == one_by_one
     assert sum(1 for found in one_by_one if found) == len(rules) - len(range(0, len(rules), 3))
-    assert secrets.scan_observations([]) == []
+    assert scanner.scan_observations([]) == []
 
 
-def test_redact_observation_redacts_everywhere_and_keeps_the_rest(engine):
+def test_redact_observation_redacts_everywhere_and_keeps_the_rest(scanner):
     gh, aws, key = _token("github-pat"), _token("aws-access-key"), _token("gitlab-pat")
     obs = observation(
         title=f"Rotate {gh}", narrative="keep me", facts=["ok", f"aws {aws}"], extra={key: [1, 2]}
     )
-    copy, found = secrets.redact_observation(obs)
+    copy, found = scanner.redact_observation(obs)
     assert obs["title"] == f"Rotate {gh}", "the input is not modified"
     assert copy["title"] == "Rotate [REDACTED:github-pat]"
     assert copy["facts"] == ["ok", "aws [REDACTED:aws-access-key]"]
@@ -93,96 +91,47 @@ def test_redact_observation_redacts_everywhere_and_keeps_the_rest(engine):
     assert {f.rule for f in found} == {"github-pat", "aws-access-key", "gitlab-pat"}
     raw = orjson.dumps(copy)
     assert all(t.encode() not in raw for t in (gh, aws, key))
-    assert secrets.scan_observation(copy) == []
+    assert scanner.scan_observation(copy) == []
 
 
-def test_gate_export_passes_clean_observations_through(engine):
-    batch = [observation(title="a"), observation(title="b")]
-    assert secrets.gate_export(batch, redact=False) == batch
-
-
-def test_gate_export_refuses_and_names_titles_and_rules_never_secrets(engine):
-    gh, hf = _token("github-pat"), _token("huggingface")
-    batch = [
-        observation(title="Clean one"),
-        observation(title=f"Token {gh} in the title", narrative=f"and {hf} here"),
-        observation(title="Env dump", facts=[f"HF_TOKEN={hf}"]),
-    ]
-    with pytest.raises(SecretsFound) as caught:
-        secrets.gate_export(batch, redact=False)
-    message = str(caught.value)
-    assert "\n" not in message
-    assert gh not in message and hf not in message
-    assert '"Token [REDACTED:github-pat] in the title" (github-pat, huggingface)' in message
-    assert '"Env dump" (huggingface)' in message
-    assert "Clean one" not in message
-    assert message.startswith("export refused: 2 observations contain credentials")
-
-
-def test_gate_export_lists_at_most_five_titles(engine):
-    batch = [observation(title=f"n{i}", narrative=_token("npm", i)) for i in range(8)]
-    with pytest.raises(SecretsFound, match="and 3 more"):
-        secrets.gate_export(batch, redact=False)
-
-
-def test_gate_export_with_redaction_returns_redacted_copies(engine):
-    gh = _token("github-pat")
-    clean = observation(title="clean")
-    dirty = observation(title="dirty", narrative=f"use {gh}")
-    out = secrets.gate_export([clean, dirty], redact=True)
-    assert out[0] == clean
-    assert out[1]["narrative"] == "use [REDACTED:github-pat]"
-    assert dirty["narrative"] == f"use {gh}"
-    assert secrets.scan_observations(out) == [[], []]
-
-
-def test_safe_title_redacts_before_truncating(engine):
-    gh = _token("github-pat")
-    obs = observation(title="word " * 14 + gh)
-    shown = secrets.safe_title(obs, 80)
-    assert len(shown) <= 80
-    assert shown.startswith("word word") and shown.endswith("[REDACTED:github-pat]"[:9] + "…")
-    assert gh[:6] not in shown
-
-
-def test_subclassed_strings_and_tuples_are_scanned_like_plain_ones(engine):
+def test_subclassed_strings_and_tuples_are_scanned_like_plain_ones(scanner):
     class Text(str):
         pass
 
     gh = _token("github-pat")
     obs = observation(narrative=Text(f"see {gh}"), facts=("a", Text(gh)))
-    assert {(f.rule, f.field) for f in secrets.scan_observation(obs)} == {
+    assert {(f.rule, f.field) for f in scanner.scan_observation(obs)} == {
         ("github-pat", "narrative"), ("github-pat", "facts[1]")
     }
-    copy, _ = secrets.redact_observation(obs)
+    copy, _ = scanner.redact_observation(obs)
     assert gh not in repr(copy)
 
 
-def test_text_with_lone_surrogates_is_scanned(engine):
+def test_text_with_lone_surrogates_is_scanned(scanner):
     # json.loads accepts "\ud800", so parsed notes can hold lone surrogates
     gh = _token("github-pat")
     text = f"broken \ud800 emoji, then {gh}"
-    [finding] = secrets.scan_text(text)
+    [finding] = scanner.scan_text(text)
     assert text[finding.start : finding.end] == gh
     obs = observation(narrative=text)
-    assert [(f.rule, f.field) for f in secrets.scan_observation(obs)] == [("github-pat", "narrative")]
-    assert secrets.scan_observations([obs]) == [secrets.scan_observation(obs)]
+    assert [(f.rule, f.field) for f in scanner.scan_observation(obs)] == [("github-pat", "narrative")]
+    assert scanner.scan_observations([obs]) == [scanner.scan_observation(obs)]
 
 
-def test_malformed_observations_are_still_scanned(engine):
+def test_malformed_observations_are_still_scanned(scanner):
     gh = _token("github-pat")
-    assert [f.field for f in secrets.scan_observation([f"x {gh}"])] == ["[0]"]
-    assert [f.field for f in secrets.scan_observation(gh)] == [""]
-    assert secrets.scan_observation(42) == []
-    assert secrets.scan_observations([{"ok": "x"}, [gh]])[1][0].rule == "github-pat"
+    assert [f.field for f in scanner.scan_observation([f"x {gh}"])] == ["[0]"]
+    assert [f.field for f in scanner.scan_observation(gh)] == [""]
+    assert scanner.scan_observation(42) == []
+    assert scanner.scan_observations([{"ok": "x"}, [gh]])[1][0].rule == "github-pat"
 
 
-def test_concurrent_scans_from_threads_agree(engine):
+def test_concurrent_scans_from_threads_agree(scanner):
     from concurrent.futures import ThreadPoolExecutor
 
     gh = _token("github-pat")
     big = ("The worker retries idempotent writes. " * 20000).encode()
     jobs = [big, big + gh.encode(), f"note {gh}".encode()] * 20
     with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = list(pool.map(secrets.may_contain_secret, jobs))
+        answers = list(pool.map(scanner.may_contain_secret, jobs))
     assert answers == [False, True, True] * 20

@@ -301,6 +301,7 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
                        prefix: str) -> ActionRun:
     from memsync.ci.merge_job import MergeOptions, run_merge
     from memsync.render import render_report
+    from memsync.scanner_cache import scanner_setup
 
     notes: list[str] = []
     mode = inputs.publish
@@ -316,7 +317,7 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
 
     options = MergeOptions(repo=repo, cap=inputs.cap, retention_days=inputs.retention_days,
                            dry_run=inputs.dry_run, secrets=inputs.secrets, strict=inputs.strict,
-                           profiles=inputs.profiles)
+                           profiles=inputs.profiles, scanner_setup=scanner_setup(env))
     reports: list[Any] = []
 
     def merge() -> Any:
@@ -351,8 +352,8 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
 
 def _publish(repo: Path, merge: Callable[[], Any], inputs: ActionInputs, mode: str,
              branch_ran_on: str | None) -> dict[str, Any]:
-    from memsync.publish.git import Identity
     from memsync.publish.flow import PublishOptions, publish
+    from memsync.publish.git import Identity
 
     # The provider and git read the token from this mapping, never from argv.
     env = dict(os.environ)

@@ -24,6 +24,8 @@ from memsync.merge.report import MergeReport, ProjectReport, Quarantined
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
 from memsync.model import MergeState, ProjectState
 from memsync.safety.names import is_safe_name
+from memsync.safety.secrets import SecretScanner, rules_fingerprint
+from memsync.scanner_cache import ScannerSetup, open_scanner
 
 __all__ = ["SECRET_POLICIES", "MergeOptions", "MergeReport", "ProjectReport", "Quarantined", "run_merge"]
 
@@ -50,6 +52,8 @@ class MergeOptions:
     anonymize: bool = True
     max_file_bytes: int = 20 * 1024 * 1024
     workers: int | None = None
+    # which secret engine, and where its compiled database is cached: read once by the entry point
+    scanner_setup: ScannerSetup = ScannerSetup()
     # work of the caller's that may run while merged files flush to disk (loading a template)
     while_flushing: Callable[[], object] | None = None
 
@@ -79,27 +83,28 @@ def run_merge(options: MergeOptions) -> MergeReport:
         new = [f for f in files if f.rel_path not in project_state.processed_files]
         projects[name] = ProjectRun(name=name, files=new, state=project_state)
 
+    # built before any worker starts, so each inherits it ready to scan
+    scanner = open_scanner(options.scanner_setup) if options.secrets != "off" else None
     staged: list[StagedWrite] = []  # written beside their targets, renamed over them at the end
-    with WorkerPool(options.workers) as pool, bulk_allocation():
+    with WorkerPool(options.workers, scanner=scanner) as pool, bulk_allocation():
         try:
-            return merge(options, state, projects, report, pool, staged)
+            return merge(options, state, projects, report, pool, scanner, staged)
         finally:
             for write in staged:  # whatever was not committed: the targets stay as they were
                 write.discard()
 
 
 def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectRun], report: MergeReport,
-          pool: WorkerPool, staged: list[StagedWrite]) -> MergeReport:
-    """The phases of one run, in order; ``staged`` collects the writes ``run_merge`` discards
-    if a phase fails before they are committed."""
+          pool: WorkerPool, scanner: SecretScanner | None, staged: list[StagedWrite]) -> MergeReport:
+    """The phases of one run, in order; ``scanner`` is None when scanning is off; ``staged``
+    collects the writes ``run_merge`` discards if a phase fails before they are committed."""
     repo, dry_run = options.repo, options.dry_run
-    scan = options.secrets != "off"
-    secret_rules = _secret_rules() if scan else ""
+    secret_rules = rules_fingerprint() if scanner is not None else ""
     for project in projects.values():
         if project.files:
-            phases.load_previous(repo, options.output_dir, options.keep_tags, secret_rules, project, report)
+            phases.load_previous(repo, options.output_dir, options.keep_tags, scanner, project, report)
     phases.ingest_new_files(projects, report, pool, max_file_bytes=options.max_file_bytes,
-                            keep_tags=options.keep_tags, scan=scan, with_access=options.strategy == "hook")
+                            keep_tags=options.keep_tags, with_access=options.strategy == "hook")
     now_millis = report.now_millis = phases.resolve_now(options.now, projects, state)
     if options.secrets == "fail" and report.secret_findings:
         return _refuse_secrets(report)
@@ -126,14 +131,6 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     if report.failures or (options.strict and report.quarantined):
         report.exit_code = 1
     return report
-
-
-def _secret_rules() -> str:
-    """The fingerprint of the secret rules, compiling them once, here, before workers fork."""
-    from memsync.safety import secrets
-
-    secrets.may_contain_secret(b"")
-    return secrets.rules_fingerprint()
 
 
 def _refuse_secrets(report: MergeReport) -> MergeReport:

@@ -47,6 +47,7 @@ from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
 from memsync.merge.report import MergeReport, ProjectReport, Quarantined, truncate_title
 from memsync.merge.scoring import Weights
 from memsync.model import MergeState, Observation, ProcessedFile, ProjectState, document_chunks, dump_state, to_millis
+from memsync.safety.secrets import SecretScanner, rules_fingerprint
 
 REPORT_TITLE_LIMIT = 50
 
@@ -83,7 +84,7 @@ class Output:
 # --- load previous ------------------------------------------------------------------------------
 
 
-def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], secret_rules: str,
+def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], scanner: SecretScanner | None,
                   project: ProjectRun, report: MergeReport) -> None:
     """The previous latest.json is an input: its observations, contributors and keep flags.
 
@@ -92,6 +93,7 @@ def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], secre
     observations' bytes are reused from a map of the file."""
     path = repo / output_dir / project.name / "latest.json"
     rel = relative(repo, path)
+    secret_rules = rules_fingerprint() if scanner is not None else ""
     spans: tuple[list[int], list[int]] | None = None
     fields: list[tuple[Any, Any, Any]] = []
     try:
@@ -104,7 +106,7 @@ def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], secre
         else:
             raw = read_bytes_nofollow(str(path))
             records = ingest_merged(raw, project=project.name, keep_tags=keep_tags,
-                                    scan_secrets=bool(secret_rules))
+                                    scanner=scanner)
             fields = records.merge_fields or []
             project.previous_digest = file_digest(raw)
     except (FileNotFoundError, NotADirectoryError):
@@ -146,12 +148,13 @@ def _by_position(values: list[int], indexes: list[int] | None, count: int) -> li
 
 
 def ingest_new_files(projects: dict[str, ProjectRun], report: MergeReport, pool: WorkerPool, *,
-                     max_file_bytes: int, keep_tags: tuple[str, ...], scan: bool, with_access: bool) -> None:
-    """Read, validate, scan and fold every new contribution file into its project's table, on
-    the worker pool; refused files are quarantined, credentials withheld and reported, and a
-    file whose bytes were already processed under another name is recorded, not merged."""
+                     max_file_bytes: int, keep_tags: tuple[str, ...], with_access: bool) -> None:
+    """Read, validate, scan (with the pool's scanner) and fold every new contribution file into
+    its project's table, on the worker pool; refused files are quarantined, credentials withheld
+    and reported, and a file whose bytes were already processed under another name is recorded,
+    not merged."""
     jobs = [
-        (file, max_file_bytes, keep_tags, scan, with_access)
+        (file, max_file_bytes, keep_tags, with_access)
         for project in projects.values()
         for file in project.files
     ]
@@ -163,7 +166,7 @@ def ingest_new_files(projects: dict[str, ProjectRun], report: MergeReport, pool:
     seen_hashes = {name: {info.hash for info in project.state.processed_files.values()}
                    for name, project in projects.items()}
     total = sum(job[0].size for job in jobs)
-    for outcome in pool.map(read_contribution, jobs, total_bytes=total):
+    for outcome in pool.map_scanning(read_contribution, jobs, total_bytes=total):
         file = outcome.file
         project = projects[file.project]
         if outcome.reason is not None:

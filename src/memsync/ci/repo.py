@@ -12,8 +12,9 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -23,6 +24,9 @@ from memsync.merge.ingest import FileRecords, ingest_contribution
 from memsync.merge.report import Quarantined
 from memsync.model import MergeState, parse_state
 from memsync.safety.names import check_safe_name
+
+if TYPE_CHECKING:
+    from memsync.safety.secrets import SecretScanner
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -160,14 +164,16 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def read_contribution(job: tuple[ContributionFile, int, tuple[str, ...], bool, bool]) -> ReadOutcome:
-    """Worker: read, hash and ingest one file. Top-level so a process pool can pickle it."""
-    file, max_bytes, keep_tags, scan_secrets, with_access = job
+def read_contribution(job: tuple[ContributionFile, int, tuple[str, ...], bool],
+                      scanner: SecretScanner | None) -> ReadOutcome:
+    """Worker: read, hash, scan (with ``scanner``, when given) and ingest one file. Top-level so
+    a process pool can pickle it."""
+    file, max_bytes, keep_tags, with_access = job
     try:
         raw = read_bytes_nofollow(file.abs_path, max_bytes)
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         records = ingest_contribution(raw, project=file.project, dev=file.dev, keep_tags=keep_tags,
-                                      scan_secrets=scan_secrets, with_access=with_access)
+                                      scanner=scanner, with_access=with_access)
     except QuarantineReason as error:
         return ReadOutcome(file, None, None, str(error))
     except OSError as error:
@@ -187,18 +193,33 @@ class WorkerPool:
 
     Forking later would hand each child a copy-on-write view of a large parent, which
     the kernel counts in every child's resident memory. Small inputs never fork.
+    ``scanner`` is handed to each worker once, when it starts (``map_scanning``).
     """
 
-    def __init__(self, workers: int | None) -> None:
+    def __init__(self, workers: int | None, *, scanner: SecretScanner | None = None) -> None:
         self._requested = workers
         self._count = workers if workers is not None else (os.cpu_count() or 1)
+        self._scanner = scanner
         self._pool: Any = None  # a ProcessPoolExecutor once needed
 
     def map(self, func: Callable[[T], R], jobs: list[T], *, total_bytes: int) -> Iterator[R]:
         """``map`` over the pool when the input is big enough to pay for it, else in-process."""
-        small = self._requested is None and total_bytes < PARALLEL_THRESHOLD_BYTES  # explicit counts obeyed
-        if self._count <= 1 or len(jobs) <= 1 or small:
+        if self._in_process(jobs, total_bytes):
             return map(func, jobs)
+        return self._executor().map(func, jobs)
+
+    def map_scanning(self, func: Callable[[T, SecretScanner | None], R], jobs: list[T], *,
+                     total_bytes: int) -> Iterator[R]:
+        """``map`` of ``func(job, scanner)``, with the pool's scanner in whichever process runs it."""
+        if self._in_process(jobs, total_bytes):
+            return map(func, jobs, repeat(self._scanner))
+        return self._executor().map(_with_worker_scanner, repeat(func), jobs)
+
+    def _in_process(self, jobs: list[Any], total_bytes: int) -> bool:
+        small = self._requested is None and total_bytes < PARALLEL_THRESHOLD_BYTES  # explicit counts obeyed
+        return self._count <= 1 or len(jobs) <= 1 or small
+
+    def _executor(self) -> Any:
         if self._pool is None:
             # imported here: a merge small enough to run in-process never pays for them
             import multiprocessing
@@ -206,8 +227,10 @@ class WorkerPool:
 
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            self._pool = ProcessPoolExecutor(max_workers=self._count, mp_context=context)
-        return self._pool.map(func, jobs)
+            # forked workers inherit the scanner as it is (a spawned one unpickles it once)
+            self._pool = ProcessPoolExecutor(max_workers=self._count, mp_context=context,
+                                             initializer=_adopt_scanner, initargs=(self._scanner,))
+        return self._pool
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -216,6 +239,19 @@ class WorkerPool:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+
+
+# The scanner of a worker process, set once by the pool's initializer as the worker starts.
+_worker_scanner: SecretScanner | None = None
+
+
+def _adopt_scanner(scanner: SecretScanner | None) -> None:
+    global _worker_scanner
+    _worker_scanner = scanner
+
+
+def _with_worker_scanner(func: Callable[[T, SecretScanner | None], R], job: T) -> R:
+    return func(job, _worker_scanner)
 
 
 def load_state(path: Path, source: str) -> MergeState:

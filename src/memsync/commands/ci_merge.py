@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
     from memsync.ci.merge_job import MergeOptions, run_merge
     from memsync.publish.flow import publish
     from memsync.render import render_report, template_environment
+    from memsync.scanner_cache import scanner_setup
 
     defaults = STRATEGY_WEIGHTS[strategy]
     weights = None
@@ -77,6 +79,7 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
         dry_run=dry_run, now=now, keep_tags=tuple(keep_tags), strategy=strategy, weights=weights,
         secrets=secrets, strict=strict, profiles=profiles, anonymize=anonymize,
         max_file_bytes=int(max_file_mb * 1024 * 1024), workers=workers,
+        scanner_setup=scanner_setup(os.environ),
         while_flushing=(lambda: template_environment().get_template("merge_report.txt.j2"))
         if output_format == "text" else None,
     )

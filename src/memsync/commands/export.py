@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -34,14 +35,17 @@ def preview(
 ) -> None:
     """Show what an export would share, without writing anything."""
     from memsync.devside.exporter import describe_plan, plan_export
+    from memsync.scanner_cache import scanner_setup
 
     config = load_config()
+    setup = scanner_setup(os.environ)  # the engine and its cache, resolved once for every project
     for name in select_projects(config, project, all_projects):
         plan = plan_export(
             config.project(name),
             dev=config.dev_name,
             db_path=db_path or config.db_path,
             now_millis=_now_millis(),
+            scanner_setup=setup,
             redact=redact,
         )
         click.echo("\n".join(describe_plan(plan, limit=None if all_titles else 50)))
@@ -74,8 +78,10 @@ def export(
     from memsync.devside.config import state_dir
     from memsync.devside.exporter import describe_plan, plan_export, publish_export
     from memsync.errors import MemSyncError
+    from memsync.scanner_cache import scanner_setup
 
     config = load_config()
+    setup = scanner_setup(os.environ)  # the engine and its cache, resolved once for every project
     for name in select_projects(config, project, all_projects):
         settings = config.project(name)
         try:
@@ -84,6 +90,7 @@ def export(
                 dev=config.dev_name,
                 db_path=db_path or config.db_path,
                 now_millis=_now_millis(),
+                scanner_setup=setup,
                 redact=redact,
             )
             if dry_run:

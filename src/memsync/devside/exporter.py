@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memsync import __version__
 from memsync.publish import git as gitops
@@ -27,9 +27,13 @@ from memsync.devside.claude_mem import (
     select_observations,
 )
 from memsync.devside.config import ExportFilters, ProjectConfig, RemoteConfig
-from memsync.errors import DatabaseError, GitError, PushRejected, RepoError
+from memsync.errors import DatabaseError, GitError, PushRejected, RepoError, SecretsFound
 from memsync.model import build_envelope, dump_document, iso_from_millis, stamp_from_millis, to_millis
 from memsync.safety.names import check_safe_name
+
+if TYPE_CHECKING:
+    from memsync.safety.secrets import Finding, SecretScanner
+    from memsync.scanner_cache import ScannerSetup
 
 MAX_PUSH_ATTEMPTS = 3
 
@@ -119,9 +123,11 @@ def build_document(
 
 
 def plan_export(
-    project: ProjectConfig, *, dev: str, db_path: Path, now_millis: int, redact: bool = False
+    project: ProjectConfig, *, dev: str, db_path: Path, now_millis: int, scanner_setup: ScannerSetup,
+    redact: bool = False
 ) -> ExportPlan:
-    """Read, filter and gate; raises ``SecretsFound`` unless ``redact``. Writes nothing."""
+    """Read, filter and gate (with the scanner ``scanner_setup`` asks for); raises
+    ``SecretsFound`` unless ``redact``. Writes nothing but the scanner's cache."""
     check_safe_name(project.name, "project")
     check_safe_name(dev, "developer")
     conn = open_read_only(db_path)
@@ -142,7 +148,10 @@ def plan_export(
     finally:
         conn.close()
     if observations:
-        observations = _gate(observations, redact=redact)
+        # the scanner is built only when there is something to scan (it may load hyperscan)
+        from memsync.scanner_cache import open_scanner
+
+        observations = gate_export(open_scanner(scanner_setup), observations, redact=redact)
     document = build_document(
         observations, project=project.name, dev=dev, filters=project.export, now_millis=now_millis
     )
@@ -158,11 +167,53 @@ def plan_export(
     )
 
 
-def _gate(observations: list[dict[str, Any]], *, redact: bool) -> list[dict[str, Any]]:
-    # The scanner is loaded only when there is something to scan (it pulls in hyperscan).
-    from memsync.safety.secrets import gate_export
+_MAX_TITLES = 5
+_TITLE_CHARS = 60
 
-    return gate_export(observations, redact=redact)
+
+def gate_export(scanner: SecretScanner, observations: list[dict[str, Any]], *,
+                redact: bool) -> list[dict[str, Any]]:
+    """The observations to export. With findings: ``redact=True`` returns copies with each
+    credential replaced by ``[REDACTED:<rule>]``; ``redact=False`` raises ``SecretsFound``
+    naming the observations (titles redacted) and rules, never a secret."""
+    results = scanner.scan_observations(observations)
+    flagged = [number for number, found in enumerate(results) if found]
+    if not flagged:
+        return list(observations)
+    if redact:
+        return [
+            scanner.redact_observation(obs)[0] if results[number] else obs
+            for number, obs in enumerate(observations)
+        ]
+    raise SecretsFound(_refusal(scanner, [(observations[n], results[n]) for n in flagged]))
+
+
+def safe_title(scanner: SecretScanner, obs: dict[str, Any], limit: int = 80) -> str:
+    """The observation's title with credentials redacted, then shortened to ``limit``
+    characters (in that order, so a cut can never leave half a secret unrecognised)."""
+    title = obs.get("title")
+    if not isinstance(title, str) or not title.strip():
+        return "(untitled)"
+    from memsync.safety.secrets import redact as redact_text
+
+    shown = " ".join(redact_text(title, scanner.scan_text(title)).split())
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _refusal(scanner: SecretScanner, flagged: list[tuple[dict[str, Any], list[Finding]]]) -> str:
+    parts = []
+    for obs, found in flagged[:_MAX_TITLES]:
+        rules = ", ".join(sorted({f.rule for f in found}))
+        parts.append(f'"{safe_title(scanner, obs, _TITLE_CHARS)}" ({rules})')
+    more = len(flagged) - _MAX_TITLES
+    listed = "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+    count = len(flagged)
+    noun = "observation contains" if count == 1 else "observations contain"
+    return (
+        f"export refused: {count} {noun} credentials: {listed}. Remove them, or export with "
+        "redaction to replace each credential with [REDACTED:<rule>]; rotate any credential "
+        "that was ever pushed"
+    )
 
 
 def _unknown_project_message(project: ProjectConfig, counts: list[tuple[str, int]], db_path: Path) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -35,6 +35,9 @@ from memsync.model import (
     to_millis,
     to_millis_column,
 )
+
+if TYPE_CHECKING:
+    from memsync.safety.secrets import SecretScanner
 
 _decode_merged = msgspec.json.Decoder(MergedFields).decode
 
@@ -99,7 +102,7 @@ def ingest_contribution(
     project: str,
     dev: str,
     keep_tags: tuple[str, ...],
-    scan_secrets: bool,
+    scanner: SecretScanner | None,
     with_access: bool = False,
 ) -> FileRecords:
     """Validate a whole contribution file and reduce it to records; raise ``QuarantineReason``."""
@@ -109,9 +112,9 @@ def ingest_contribution(
         doc = None
     if doc is None or not fields_match_path(doc, project, dev):
         # slow path, only for files the typed decoder refused: find the precise problem
-        return _records_from_dicts(raw, _checked_dicts(raw, project, dev), keep_tags, scan_secrets,
+        return _records_from_dicts(raw, _checked_dicts(raw, project, dev), keep_tags, scanner,
                                    with_access)
-    return _typed_records(raw, doc, keep_tags, scan_secrets, with_access)
+    return _typed_records(raw, doc, keep_tags, scanner, with_access)
 
 
 def ingest_merged(
@@ -119,7 +122,7 @@ def ingest_merged(
     *,
     project: str,
     keep_tags: tuple[str, ...],
-    scan_secrets: bool,
+    scanner: SecretScanner | None,
 ) -> FileRecords:
     """The same records from our own previous latest.json, with its contributors, keep flags and
     access counts (kept whatever the strategy: the merged set's index records them)."""
@@ -130,13 +133,13 @@ def ingest_merged(
         raise QuarantineReason(f"has an unexpected shape ({error})") from None
     if doc.version != FORMAT_VERSION or doc.project != project or doc.observationCount != len(doc.observations):
         _checked_dicts(raw, project, None)  # raises
-    records = _typed_records(raw, doc, keep_tags, False, True)
+    records = _typed_records(raw, doc, keep_tags, None, True)
     stored = [i for i, o in enumerate(doc.observations) if o.keep]
     records.kept = sorted(set(records.kept).union(stored))
     records.contributors = contributor_tuples([o.contributors or () for o in doc.observations])
     records.merge_fields = [(o.score, o.keep, o.contributors) for o in doc.observations]
-    if scan_secrets:
-        _withhold(records, _secret_hits(raw, None))
+    if scanner is not None:
+        _withhold(records, _secret_hits(scanner, raw, None))
     return records
 
 
@@ -159,7 +162,7 @@ _SESSION, _TITLE, _CREATED, _TYPE = (attrgetter(name) for name in ("memory_sessi
 
 
 def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags: tuple[str, ...],
-                   scan_secrets: bool, with_access: bool) -> FileRecords:
+                   scanner: SecretScanner | None, with_access: bool) -> FileRecords:
     observations = doc.observations
     # column by column with C-level maps; sessions interned: one string per session is smaller
     # to send to the parent, and smaller there
@@ -180,8 +183,8 @@ def _typed_records(raw: bytes, doc: ContributionFields | MergedFields, keep_tags
         records.kept = _kept_positions(raw, observations, keep_tags)
     if with_access:
         records.access = list(map(access_count, map(attrgetter("access_count"), observations)))
-    if scan_secrets:
-        _withhold(records, _secret_hits(raw, None))
+    if scanner is not None:
+        _withhold(records, _secret_hits(scanner, raw, None))
     return records
 
 
@@ -259,7 +262,7 @@ def _checked_dicts(raw: bytes, project: str, dev: str | None) -> tuple[int, list
 
 
 def _records_from_dicts(raw: bytes, checked: tuple[int, list[dict[str, Any]]], keep_tags: tuple[str, ...],
-                        scan_secrets: bool, with_access: bool) -> FileRecords:
+                        scanner: SecretScanner | None, with_access: bool) -> FileRecords:
     """The same records from plain dicts (files the typed decoder was stricter about)."""
     exported_at, observations = checked
     records = FileRecords(
@@ -275,32 +278,30 @@ def _records_from_dicts(raw: bytes, checked: tuple[int, list[dict[str, Any]]], k
     _check_unique(records)
     if with_access:
         records.access = [access_count(o.get("access_count")) for o in observations]
-    if scan_secrets:
-        _withhold(records, _secret_hits(raw, observations))
+    if scanner is not None:
+        _withhold(records, _secret_hits(scanner, raw, observations))
     return records
 
 
-def _secret_hits(raw: bytes, observations: list[Any] | None) -> dict[int, SecretHit]:
-    from memsync.safety import secrets  # lazy: the rule engine compiles on first use
-
-    if not secrets.may_contain_secret(raw):
+def _secret_hits(scanner: SecretScanner, raw: bytes, observations: list[Any] | None) -> dict[int, SecretHit]:
+    if not scanner.may_contain_secret(raw):
         return {}
     if observations is None:
         observations = orjson.loads(raw)["observations"]  # rare: only files with a candidate
     return {
         index: secret_hit(index, obs, findings)
-        for index, (obs, findings) in enumerate(zip(observations, secrets.scan_observations(observations),
+        for index, (obs, findings) in enumerate(zip(observations, scanner.scan_observations(observations),
                                                     strict=True))
         if findings
     }
 
 
 def secret_hit(index: int, obs: dict[str, Any], findings: list[Any]) -> SecretHit:
-    from memsync.safety import secrets
+    from memsync.safety.secrets import redact  # lazy: its module compiles the rules
 
     title = obs.get("title") or ""
     title_findings = [f for f in findings if f.field == "title"]
-    safe_title = secrets.redact(title, title_findings) if title_findings else title
+    safe_title = redact(title, title_findings) if title_findings else title
     epoch = obs.get("created_at_epoch")
     return SecretHit(
         index=index,

@@ -9,49 +9,42 @@ thing, "which anchors occur in which string", so their findings are identical.
 The usual answer is "no anchor anywhere", and it is reached in one engine call: on a file's
 raw bytes, or on the orjson serialisation of an observation or of a chunk of them.
 
-``may_contain_secret`` runs the anchors over a contribution file's raw bytes. Anchors are
-built to survive JSON encoding verbatim, and the one encoding trick that could hide them
-(``\\u00XX`` escapes of printable ASCII) makes it answer True, so False is a proof: no
-observation parsed from those bytes has a finding, and the file needs no parsing for it.
+``SecretScanner.may_contain_secret`` runs the anchors over a contribution file's raw bytes.
+Anchors are built to survive JSON encoding verbatim, and the one encoding trick that could
+hide them (``\\u00XX`` escapes of printable ASCII) makes it answer True, so False is a proof:
+no observation parsed from those bytes has a finding, and the file needs no parsing for it.
 
+Pure: no environment, no files. The scanner is an object the caller builds (choosing the
+engine, loading a cached hyperscan database: ``memsync.scanner_cache``) and hands down.
 Findings carry rule id, field and span, never the matched text.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from memsync.atomic import atomic_write_bytes
-from memsync.errors import SecretsFound, UsageError
 from memsync.safety.secret_rules import CHECKS_REVISION, RULE_IDS, RULES, Rule
 
 __all__ = [
     "RULE_IDS",
     "Finding",
-    "active_engine",
-    "gate_export",
-    "may_contain_secret",
+    "HyperscanEngine",
+    "PythonEngine",
+    "SecretScanner",
+    "hyperscan_scanner",
+    "python_scanner",
     "redact",
-    "redact_observation",
-    "safe_title",
-    "scan_observation",
-    "scan_observations",
-    "scan_text",
-    "select_engine",
+    "rules_fingerprint",
 ]
 
-ENGINE_ENV = "MEM_SYNC_SECRET_ENGINE"
 _SEPARATOR = "\x00"  # no anchor can match a NUL, so anchors never straddle two strings
 # A \u00XX escape of a printable ASCII character could hide an anchor from a raw-byte scan.
 _ASCII_ESCAPE = r"\\u00[2-7][0-9A-Fa-f]"
@@ -100,7 +93,7 @@ def leading_literal(anchor: str) -> str:
     return re.sub(r"\\(.)", r"\1", literal)
 
 
-class _PythonEngine:
+class PythonEngine:
     """Literal prefixes found with ``in``; only where one occurs does its anchor regex run."""
 
     name = "python"
@@ -143,23 +136,50 @@ def _stop(anchor: int, start: int, end: int, flags: int, context: Any) -> bool:
     return True  # the first match answers "any anchor?"; hyperscan then stops scanning
 
 
-class _HyperscanEngine:
-    """All anchors in one compiled hyperscan database."""
+# What a compiled hyperscan database holds: every anchor, then the escape pattern, whose id is
+# past the anchors' and is ignored when listing anchors in decoded text.
+DATABASE_PATTERNS = (*ANCHORS, _ASCII_ESCAPE)
+
+
+def database_digest(hyperscan_version: str) -> str:
+    """Names what a compiled database must hold: these patterns, compiled by this hyperscan.
+    A cached database is used only when it carries this digest (see ``memsync.scanner_cache``)."""
+    return hashlib.sha256("\0".join((hyperscan_version, *DATABASE_PATTERNS)).encode()).hexdigest()
+
+
+def compile_database(hyperscan: Any) -> Any:
+    """Compile ``DATABASE_PATTERNS`` into a block-mode database (pure CPU work)."""
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    db.compile(
+        expressions=[p.encode("ascii") for p in DATABASE_PATTERNS],
+        ids=list(range(len(DATABASE_PATTERNS))),
+        elements=len(DATABASE_PATTERNS),
+        flags=[0] * len(DATABASE_PATTERNS),
+    )
+    return db
+
+
+class HyperscanEngine:
+    """All anchors in one compiled hyperscan database: ``compile_database``'s, or one the
+    caller loaded from its cache (with its own scratch space)."""
 
     name = "hyperscan"
 
-    def __init__(self) -> None:
+    def __init__(self, database: Any) -> None:
         import hyperscan  # lazy: a native wheel that `mem-sync --help` must not pay for
 
-        # one database serves both questions; the escape pattern's id is past the anchors'
-        # and is ignored when listing anchors in decoded text
-        patterns = (*ANCHORS, _ASCII_ESCAPE)
-        self._db = _cached_database(hyperscan, patterns)
+        self._db = database
         self._escape_id = len(ANCHORS)
         self._terminated = hyperscan.ScanTerminated
         self._in_use = hyperscan.ScratchInUseError
         self._new_scratch = hyperscan.Scratch
         self._local = threading.local()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a worker started by spawn (not fork) gets the database as bytes: no compile, no cache
+        import hyperscan
+
+        return (_loaded_engine, (hyperscan.dumpb(self._db),))
 
     def _scan(self, data: bytes, handler: Callable[..., Any]) -> None:
         try:
@@ -205,87 +225,20 @@ class _HyperscanEngine:
         return {index: sorted(found) for index, found in hits.items()}
 
 
-def _cached_database(hyperscan: Any, patterns: Sequence[str]) -> Any:
-    """The compiled anchor database, from the cache when an earlier run left it there.
-
-    Compiling takes ~70 ms, most of a merge of one new file; loading takes 0.1 ms. The cache
-    is keyed by the patterns and the hyperscan version, and anything wrong with it (missing,
-    corrupt, built for another CPU, unwritable) means compiling, as without a cache."""
-    key = hashlib.sha256("\0".join((hyperscan.__version__, *patterns)).encode()).hexdigest()[:24]
-    path = cache_dir() / f"anchors-{key}.hsdb"
-    try:
-        db = hyperscan.loadb(path.read_bytes(), mode=hyperscan.HS_MODE_BLOCK)
-        db.scratch = hyperscan.Scratch(db)  # compile() makes one; a loaded database needs its own
-        return db
-    except Exception:  # noqa: BLE001 - no cache, or one hyperscan refuses: compile instead
-        pass
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    db.compile(
-        expressions=[p.encode("ascii") for p in patterns],
-        ids=list(range(len(patterns))),
-        elements=len(patterns),
-        flags=[0] * len(patterns),
-    )
-    with contextlib.suppress(Exception):
-        atomic_write_bytes(path, hyperscan.dumpb(db))
+def load_database(hyperscan: Any, serialized: bytes) -> Any:
+    """A database from ``hyperscan.dumpb`` bytes, with the scratch space a loaded one lacks."""
+    db = hyperscan.loadb(serialized, mode=hyperscan.HS_MODE_BLOCK)
+    db.scratch = hyperscan.Scratch(db)  # compile() makes one; a loaded database needs its own
     return db
 
 
-def cache_dir() -> Path:
-    """Where mem-sync keeps what it can rebuild: $MEM_SYNC_CACHE_DIR, else the XDG cache."""
-    explicit = os.environ.get("MEM_SYNC_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "mem-sync"
+def _loaded_engine(serialized: bytes) -> HyperscanEngine:
+    import hyperscan
+
+    return HyperscanEngine(load_database(hyperscan, serialized))
 
 
-_engine: _PythonEngine | _HyperscanEngine | None = None
-_built: dict[str, _PythonEngine | _HyperscanEngine] = {}  # compile each engine once per process
-
-
-def _build(kind: type[_PythonEngine] | type[_HyperscanEngine]) -> _PythonEngine | _HyperscanEngine:
-    if kind.name not in _built:
-        _built[kind.name] = kind()
-    return _built[kind.name]
-
-
-def select_engine(name: str | None = None) -> str:
-    """Choose the anchor engine: "hyperscan", "python", or None for automatic (the
-    ``MEM_SYNC_SECRET_ENGINE`` variable, else hyperscan when it works here, else python).
-    The first scan calls this with None. Returns the engine now in use; findings never
-    depend on the choice, only speed does."""
-    global _engine
-    choice = (name or os.environ.get(ENGINE_ENV) or "auto").strip().lower()
-    if choice == "python":
-        _engine = _build(_PythonEngine)
-    elif choice == "hyperscan":
-        try:
-            _engine = _build(_HyperscanEngine)
-        except ImportError as error:
-            raise UsageError(
-                f"{ENGINE_ENV}=hyperscan but the hyperscan package is not installed; "
-                "install mem-sync[fast] or set it to python"
-            ) from error
-    elif choice == "auto":
-        try:
-            _engine = _build(_HyperscanEngine)
-        except Exception:  # noqa: BLE001 - no wheel, or a CPU the bundled library refuses
-            _engine = _build(_PythonEngine)
-    else:
-        raise UsageError(f"{ENGINE_ENV} must be hyperscan, python or auto, got {choice!r}")
-    return _engine.name
-
-
-def active_engine() -> str:
-    return _get_engine().name
-
-
-def _get_engine() -> _PythonEngine | _HyperscanEngine:
-    if _engine is None:
-        select_engine()
-    assert _engine is not None
-    return _engine
+Engine = PythonEngine | HyperscanEngine
 
 
 # --- confirming anchor hits -----------------------------------------------------------------------
@@ -311,21 +264,6 @@ def _confirm(text: str, anchors: Sequence[int]) -> list[tuple[int, int, str, boo
             kept.append(cand)
     kept.sort()
     return kept
-
-
-def scan_text(text: str, field: str = "") -> list[Finding]:
-    """Every credential in ``text``, in order of position."""
-    engine = _engine or _get_engine()
-    try:
-        data = text.encode()
-    except UnicodeEncodeError:  # lone surrogates, as json.loads can produce
-        data = text.encode("utf-8", "surrogatepass")
-    if not engine.any_anchor(data):
-        return []
-    hits = engine.segment_hits([text])
-    if not hits:
-        return []
-    return [Finding(rule, field, s, e, v) for s, e, rule, v in _confirm(text, hits[0])]
 
 
 # --- observations ---------------------------------------------------------------------------------
@@ -404,28 +342,6 @@ def _raw_findings(
     ]
 
 
-def _clean_by_serialisation(value: Any) -> bool:
-    """True when no anchor occurs in any string (or key) of ``value``, decided on its orjson
-    serialisation in one engine call. orjson writes printable ASCII other than quote and
-    backslash verbatim, so an anchor in any string appears in the bytes (the same argument
-    that makes the raw-file prefilter sound). False means "look closer", nothing more."""
-    try:
-        data = orjson.dumps(value)
-    except (TypeError, orjson.JSONEncodeError):
-        return False  # lone surrogates, non-string keys, non-JSON values: take the long way
-    return not _get_engine().any_anchor(data)
-
-
-def _scan_raw(obs: dict[str, Any]) -> list[_RawFinding]:
-    if _clean_by_serialisation(obs):
-        return []
-    paths: list[_FieldPath] = []
-    texts: list[str] = []
-    _collect(obs, paths, texts)
-    hits = _get_engine().segment_hits(texts)
-    return _raw_findings(paths, texts, hits) if hits else []
-
-
 def _public(raw: list[_RawFinding]) -> list[Finding]:
     """Turn raw findings into public ones, naming fields without ever spelling a secret:
     a dictionary key that holds a credential appears in field paths in its redacted form."""
@@ -455,66 +371,6 @@ def _field_name(path: _FieldPath, bad_keys: dict[str, str]) -> str:
     return name + _KEY if path[0] == _KEY else name
 
 
-def scan_observation(obs: dict[str, Any]) -> list[Finding]:
-    """Every credential in any string of ``obs``: known fields, unknown extra fields, strings
-    inside lists and nested objects, and unknown field names. Fields are named like
-    ``narrative``, ``facts[2]``, ``meta.note``; a name ending in ``#key`` means the
-    credential is in the dictionary key itself."""
-    raw = _scan_raw(obs)
-    return _public(raw) if raw else []
-
-
-# Clean chunks cost one serialisation and one engine call; a chunk with a hit is bisected,
-# so one leaked token costs about one more serialisation of 64 observations, not of 500.
-_CHUNK = 64
-
-
-def _suspects(
-    observations: Sequence[Any], lo: int, hi: int, known_dirty: bool = False
-) -> list[int]:
-    """Indexes in ``[lo, hi)`` whose observation may hold an anchor. No anchor can span two
-    list elements (anchors contain no quote, comma or brace), so when a dirty range's left
-    half is clean its right half is dirty without being serialised again."""
-    if not known_dirty and _clean_by_serialisation(observations[lo:hi]):
-        return []
-    if hi - lo == 1:
-        return [lo]
-    mid = (lo + hi) // 2
-    left = _suspects(observations, lo, mid)
-    return left + _suspects(observations, mid, hi, known_dirty=not left)
-
-
-def scan_observations(observations: Sequence[dict[str, Any]]) -> list[list[Finding]]:
-    """``[scan_observation(o) for o in observations]``, in one engine call when (as usual)
-    the whole batch is clean."""
-    results: list[list[Finding]] = [[] for _ in observations]
-    suspects = [
-        number
-        for first in range(0, len(observations), _CHUNK)
-        for number in _suspects(observations, first, min(first + _CHUNK, len(observations)))
-    ]
-    if not suspects:
-        return results
-    paths: list[_FieldPath] = []
-    texts: list[str] = []
-    owners: list[int] = []
-    for number in suspects:
-        obs = observations[number]
-        before = len(texts)
-        _collect(obs, paths, texts)
-        owners.extend([number] * (len(texts) - before))
-    hits = _get_engine().segment_hits(texts) if texts else {}
-    if not hits:
-        return results
-    by_obs: dict[int, dict[int, list[int]]] = {}
-    for index, anchors in hits.items():
-        by_obs.setdefault(owners[index], {})[index] = anchors
-    for number, obs_hits in by_obs.items():
-        raw = _raw_findings(paths, texts, obs_hits)
-        results[number] = _public(raw) if raw else []
-    return results
-
-
 def rules_fingerprint() -> str:
     """Names the rule set: an index may skip re-scanning what these very rules already scanned.
     The package version is part of it because a rule's checks are code, not just patterns."""
@@ -524,14 +380,6 @@ def rules_fingerprint() -> str:
     for rule in RULES:
         digest.update(f"\0{rule.id}\0{rule.anchor}\0{rule.pattern.pattern}".encode())
     return digest.hexdigest()[:32]
-
-
-def may_contain_secret(raw: bytes) -> bool:
-    """Sound prefilter over a whole file's raw JSON bytes: False guarantees that no
-    observation parsed from it has a finding; True only means "scan the observations"."""
-    if b"\x00" in raw[:4]:
-        return True  # UTF-16/32 text: anchors would not appear as plain bytes
-    return _get_engine().any_anchor(raw)
 
 
 # --- redaction ----------------------------------------------------------------------------------
@@ -552,17 +400,6 @@ def redact(text: str, findings: Sequence[Finding] | Sequence[_RawFinding]) -> st
         cursor = end
     pieces.append(text[cursor:])
     return "".join(pieces)
-
-
-def redact_observation(obs: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]:
-    """A copy of ``obs`` with every finding redacted, and the findings themselves."""
-    raw = _scan_raw(obs)
-    if not raw:
-        return _copy(obs), []
-    by_path: dict[_FieldPath, list[_RawFinding]] = {}
-    for f in raw:
-        by_path.setdefault(f.path, []).append(f)
-    return _redacted_copy(obs, (), by_path), _public(raw)
 
 
 def _copy(value: Any) -> Any:
@@ -606,49 +443,134 @@ def _redacted_copy(
     return value
 
 
-# --- export gate ----------------------------------------------------------------------------------
+# --- the scanner ----------------------------------------------------------------------------------
 
-_MAX_TITLES = 5
-_TITLE_CHARS = 60
+# Clean chunks cost one serialisation and one engine call; a chunk with a hit is bisected,
+# so one leaked token costs about one more serialisation of 64 observations, not of 500.
+_CHUNK = 64
 
 
-def gate_export(observations: list[dict[str, Any]], *, redact: bool) -> list[dict[str, Any]]:
-    """The observations to export. With findings: ``redact=True`` returns copies with each
-    credential replaced by ``[REDACTED:<rule>]``; ``redact=False`` raises ``SecretsFound``
-    naming the observations (titles redacted) and rules, never a secret."""
-    results = scan_observations(observations)
-    flagged = [number for number, found in enumerate(results) if found]
-    if not flagged:
-        return list(observations)
-    if redact:
-        return [
-            redact_observation(obs)[0] if results[number] else obs
-            for number, obs in enumerate(observations)
+class SecretScanner:
+    """Finds credentials with one anchor engine, built by the caller and handed to whoever scans
+    (``memsync.scanner_cache.open_scanner`` builds it at an entry point, from a cached database
+    when there is one). Findings never depend on the engine, only speed does."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
+
+    def scan_text(self, text: str, field: str = "") -> list[Finding]:
+        """Every credential in ``text``, in order of position."""
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # lone surrogates, as json.loads can produce
+            data = text.encode("utf-8", "surrogatepass")
+        if not self.engine.any_anchor(data):
+            return []
+        hits = self.engine.segment_hits([text])
+        if not hits:
+            return []
+        return [Finding(rule, field, s, e, v) for s, e, rule, v in _confirm(text, hits[0])]
+
+    def may_contain_secret(self, raw: bytes) -> bool:
+        """Sound prefilter over a whole file's raw JSON bytes: False guarantees that no
+        observation parsed from it has a finding; True only means "scan the observations"."""
+        if b"\x00" in raw[:4]:
+            return True  # UTF-16/32 text: anchors would not appear as plain bytes
+        return self.engine.any_anchor(raw)
+
+    def scan_observation(self, obs: dict[str, Any]) -> list[Finding]:
+        """Every credential in any string of ``obs``: known fields, unknown extra fields, strings
+        inside lists and nested objects, and unknown field names. Fields are named like
+        ``narrative``, ``facts[2]``, ``meta.note``; a name ending in ``#key`` means the
+        credential is in the dictionary key itself."""
+        raw = self._scan_raw(obs)
+        return _public(raw) if raw else []
+
+    def scan_observations(self, observations: Sequence[dict[str, Any]]) -> list[list[Finding]]:
+        """``[scan_observation(o) for o in observations]``, in one engine call when (as usual)
+        the whole batch is clean."""
+        results: list[list[Finding]] = [[] for _ in observations]
+        suspects = [
+            number
+            for first in range(0, len(observations), _CHUNK)
+            for number in self._suspects(observations, first, min(first + _CHUNK, len(observations)))
         ]
-    raise SecretsFound(_refusal([(observations[n], results[n]) for n in flagged]))
+        if not suspects:
+            return results
+        paths: list[_FieldPath] = []
+        texts: list[str] = []
+        owners: list[int] = []
+        for number in suspects:
+            obs = observations[number]
+            before = len(texts)
+            _collect(obs, paths, texts)
+            owners.extend([number] * (len(texts) - before))
+        hits = self.engine.segment_hits(texts) if texts else {}
+        if not hits:
+            return results
+        by_obs: dict[int, dict[int, list[int]]] = {}
+        for index, anchors in hits.items():
+            by_obs.setdefault(owners[index], {})[index] = anchors
+        for number, obs_hits in by_obs.items():
+            raw = _raw_findings(paths, texts, obs_hits)
+            results[number] = _public(raw) if raw else []
+        return results
+
+    def redact_observation(self, obs: dict[str, Any]) -> tuple[dict[str, Any], list[Finding]]:
+        """A copy of ``obs`` with every finding redacted, and the findings themselves."""
+        raw = self._scan_raw(obs)
+        if not raw:
+            return _copy(obs), []
+        by_path: dict[_FieldPath, list[_RawFinding]] = {}
+        for f in raw:
+            by_path.setdefault(f.path, []).append(f)
+        return _redacted_copy(obs, (), by_path), _public(raw)
+
+    def _clean_by_serialisation(self, value: Any) -> bool:
+        """True when no anchor occurs in any string (or key) of ``value``, decided on its orjson
+        serialisation in one engine call. orjson writes printable ASCII other than quote and
+        backslash verbatim, so an anchor in any string appears in the bytes (the same argument
+        that makes the raw-file prefilter sound). False means "look closer", nothing more."""
+        try:
+            data = orjson.dumps(value)
+        except (TypeError, orjson.JSONEncodeError):
+            return False  # lone surrogates, non-string keys, non-JSON values: take the long way
+        return not self.engine.any_anchor(data)
+
+    def _scan_raw(self, obs: dict[str, Any]) -> list[_RawFinding]:
+        if self._clean_by_serialisation(obs):
+            return []
+        paths: list[_FieldPath] = []
+        texts: list[str] = []
+        _collect(obs, paths, texts)
+        hits = self.engine.segment_hits(texts)
+        return _raw_findings(paths, texts, hits) if hits else []
+
+    def _suspects(self, observations: Sequence[Any], lo: int, hi: int, known_dirty: bool = False) -> list[int]:
+        """Indexes in ``[lo, hi)`` whose observation may hold an anchor. No anchor can span two
+        list elements (anchors contain no quote, comma or brace), so when a dirty range's left
+        half is clean its right half is dirty without being serialised again."""
+        if not known_dirty and self._clean_by_serialisation(observations[lo:hi]):
+            return []
+        if hi - lo == 1:
+            return [lo]
+        mid = (lo + hi) // 2
+        left = self._suspects(observations, lo, mid)
+        return left + self._suspects(observations, mid, hi, known_dirty=not left)
 
 
-def safe_title(obs: dict[str, Any], limit: int = 80) -> str:
-    """The observation's title with credentials redacted, then shortened to ``limit``
-    characters (in that order, so a cut can never leave half a secret unrecognised)."""
-    title = obs.get("title")
-    if not isinstance(title, str) or not title.strip():
-        return "(untitled)"
-    shown = " ".join(redact(title, scan_text(title)).split())
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+def python_scanner() -> SecretScanner:
+    """A scanner on the pure-Python engine (no native wheel, nothing cached)."""
+    return SecretScanner(PythonEngine())
 
 
-def _refusal(flagged: list[tuple[dict[str, Any], list[Finding]]]) -> str:
-    parts = []
-    for obs, found in flagged[:_MAX_TITLES]:
-        rules = ", ".join(sorted({f.rule for f in found}))
-        parts.append(f'"{safe_title(obs, _TITLE_CHARS)}" ({rules})')
-    more = len(flagged) - _MAX_TITLES
-    listed = "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-    count = len(flagged)
-    noun = "observation contains" if count == 1 else "observations contain"
-    return (
-        f"export refused: {count} {noun} credentials: {listed}. Remove them, or export with "
-        "redaction to replace each credential with [REDACTED:<rule>]; rotate any credential "
-        "that was ever pushed"
-    )
+def hyperscan_scanner(database: Any = None) -> SecretScanner:
+    """A scanner on hyperscan, with ``database`` (from ``load_database``) or a fresh compile.
+    Raises ImportError without the wheel, and hyperscan's error on a CPU it refuses."""
+    import hyperscan
+
+    return SecretScanner(HyperscanEngine(database if database is not None else compile_database(hyperscan)))
