@@ -11,8 +11,8 @@ import pytest
 
 from fakes.git_http import GitHttpServer
 from fakes.gitrepos import clone, commit_file, git, seed_remote
-from memsync.publish import git as mgit
 from memsync.errors import GitError, PushRejected
+from memsync.publish import git as mgit
 
 _names = itertools.count()
 

@@ -13,10 +13,10 @@ import pytest
 
 from builders import observation, write_contribution
 from fakes.gitrepos import clone, git
-from memsync.errors import PushRejected, UsageError
-from memsync.publish.git import Identity
 from memsync.ci.merge_job import MergeOptions, run_merge
+from memsync.errors import PushRejected, UsageError
 from memsync.publish.flow import PublishOptions, publish
+from memsync.publish.git import Identity
 
 _names = itertools.count()
 BOT = Identity(name="memory-bot", email="memory-bot@example.test")

@@ -7,8 +7,8 @@ import pytest
 from fakes.git_http import GitHttpServer
 from fakes.gitrepos import clone, commit_file, git, seed_remote
 from memsync.errors import GitError
-from memsync.publish.providers.github import from_environment as github_from_environment
 from memsync.publish.flow import PublishOptions, open_pull_request, publish
+from memsync.publish.providers.registry import make_provider
 
 
 def test_open_pull_request_pushes_the_branch_and_is_idempotent(git_server, clean_forge,
@@ -78,7 +78,6 @@ def test_push_mode_uses_mem_sync_git_token_from_environment(tmp_path):
 
 
 def test_github_enterprise_api_url_is_derived_from_the_remote():
-    provider = github_from_environment(
-        {"GH_TOKEN": "t"}, remote_url="https://ghe.example.com/acme/memories.git")
+    provider = make_provider("github", {"GH_TOKEN": "t"}, remote_url="https://ghe.example.com/acme/memories.git")
     assert provider.repository == "acme/memories"
     assert provider._client.requester.base_url == "https://ghe.example.com/api/v3"

@@ -16,8 +16,9 @@ import click
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import MemSyncError, UsageError
 from memsync.publish.git import Identity, is_repository, run_git
+from memsync.publish.remote import FORGES
 
-PROVIDERS = ("github", "gitlab", "bitbucket")
+PROVIDERS = FORGES
 
 # provider -> (file in memsync/scaffold/ci/, where the forge looks for it in the repository)
 CI_TEMPLATES: dict[str, tuple[str, str]] = {

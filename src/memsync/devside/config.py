@@ -21,11 +21,11 @@ import orjson
 
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import ConfigError
+from memsync.publish.remote import DEFAULT_HOSTS, FORGES
 
 CONFIG_ENV = "MEM_SYNC_CONFIG"
 DEFAULT_DB_PATH = "~/.claude-mem/claude-mem.db"
-REMOTE_TYPES = ("github", "gitlab", "bitbucket")
-_DEFAULT_HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "bitbucket": "bitbucket.org"}
+REMOTE_TYPES = FORGES
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|credential", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
@@ -73,7 +73,7 @@ class RemoteConfig:
         """``url`` wins; otherwise https on the forge's (or the self-hosted) host."""
         if self.url:
             return self.url
-        host = self.host or _DEFAULT_HOSTS.get(self.type, "github.com")
+        host = self.host or DEFAULT_HOSTS.get(self.type, DEFAULT_HOSTS["github"])
         host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
         return f"https://{host}/{self.repo}.git"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from memsync.publish import git
 from memsync.errors import GitError, PushRejected, UsageError
+from memsync.publish import git
 from memsync.publish.git import Identity
 from memsync.publish.providers.base import DEFAULT_BACKOFF, PullRequestSpec, sync_pull_request
 
@@ -304,19 +304,18 @@ def _git_credentials(repo: Path, options: PublishOptions, env: Mapping[str, str]
 
 
 def _default_git_username(url: str, options: PublishOptions, env: Mapping[str, str]) -> str:
-    from memsync.publish.providers.detect import detect_provider
+    from memsync.publish.remote import GIT_TOKEN_USERNAMES, detect_forge
 
     try:
-        name = options.provider if options.provider != "auto" else detect_provider(env, url)
+        name = options.provider if options.provider != "auto" else detect_forge(env, url)
     except Exception:  # noqa: BLE001 - unknown forge: any username works with a token
         name = ""
-    return {"github": "x-access-token", "gitlab": "oauth2",
-            "bitbucket": "x-token-auth"}.get(name, "x-access-token")
+    return GIT_TOKEN_USERNAMES.get(name, GIT_TOKEN_USERNAMES["github"])
 
 
 def _provider(repo: Path, options: PublishOptions, env: Mapping[str, str],
               git_env: dict[str, str]) -> Any:
-    from memsync.publish.providers.detect import make_provider
+    from memsync.publish.providers.registry import make_provider
 
     try:
         remote = git.remote_url(repo, options.remote, env=git_env)

@@ -7,7 +7,7 @@ import pytest
 from memsync.errors import ProviderError
 from memsync.publish.providers.base import PullRequestSpec, sync_pull_request
 from memsync.publish.providers.bitbucket import BitbucketCloudProvider, BitbucketServerProvider
-from memsync.publish.providers.detect import make_provider
+from memsync.publish.providers.registry import make_provider
 
 SPEC = PullRequestSpec(head="mem-sync/merge", base="main", title="mem-sync: merge 3 observations",
                        body="## Summary\n3 added\n", reviewers=(), draft=False)

@@ -7,8 +7,8 @@ import pytest
 from memsync.errors import ProviderError, UsageError
 from memsync.publish.providers.base import PullRequestSpec, sync_pull_request
 from memsync.publish.providers.bitbucket import BitbucketCloudProvider, BitbucketServerProvider
-from memsync.publish.providers.detect import make_provider
 from memsync.publish.providers.gitlab import GitLabProvider
+from memsync.publish.providers.registry import make_provider
 
 SPEC = PullRequestSpec(head="mem-sync/merge", base="main", title="t", body="b")
 

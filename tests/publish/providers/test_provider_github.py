@@ -6,7 +6,7 @@ import pytest
 
 from memsync.errors import ProviderError
 from memsync.publish.providers.base import PullRequestSpec, sync_pull_request
-from memsync.publish.providers.detect import make_provider
+from memsync.publish.providers.registry import make_provider
 
 TOKEN = "good-token"
 

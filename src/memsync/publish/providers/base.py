@@ -8,11 +8,12 @@ produce the same result" holds for every forge alike.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from memsync.errors import ProviderError
+from memsync.publish.remote import Remote
 
 T = TypeVar("T")
 
@@ -64,6 +65,33 @@ class Provider(Protocol):
     def update(self, existing: OpenPullRequest, spec: PullRequestSpec) -> OpenPullRequest: ...
 
     def close(self, existing: OpenPullRequest) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What every adapter's ``from_environment`` builds it from (see ``registry.make_provider``)."""
+
+    env: Mapping[str, str]
+    remote: Remote | None  # the shared repository's remote, parsed once; None when unknown
+    token_env: str | None = None  # the variable the user named for the token, if any
+    sleep: Callable[[float], None] = time.sleep
+    backoff: tuple[float, ...] = DEFAULT_BACKOFF
+    polite: bool = True  # pace requests as the forge asks (GitHub); False for loopback tests
+
+
+class TokenLookup(NamedTuple):
+    variables: tuple[str, ...]  # where a token was looked for, in order
+    variable: str  # the first of them that is set (else the first of them, to name in a message)
+    token: str  # "" when none is set
+
+
+def lookup_token(env: Mapping[str, str], token_env: str | None, defaults: Sequence[str]) -> TokenLookup:
+    """The token from ``token_env`` when the user named one, else from the first of ``defaults`` set."""
+    variables = (token_env,) if token_env else tuple(defaults)
+    for name in variables:
+        if env.get(name):
+            return TokenLookup(variables, name, env[name])
+    return TokenLookup(variables, variables[0], "")
 
 
 def sync_pull_request(provider: Provider, spec: PullRequestSpec, *, differs: bool) -> PullRequestResult:

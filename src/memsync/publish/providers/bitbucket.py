@@ -16,11 +16,14 @@ from memsync.publish.providers.base import (
     DEFAULT_BACKOFF,
     Failure,
     OpenPullRequest,
+    ProviderContext,
     PullRequestSpec,
     RetryingAdapter,
     TokenHint,
+    lookup_token,
     requests_failure,
 )
+from memsync.publish.remote import DEFAULT_HOSTS
 
 CLOUD_PERMISSION = ("the 'Pull requests: Write' permission (access token scope pullrequest:write, "
                     "or an app password with Pull requests: Write)")
@@ -185,85 +188,75 @@ def _wrap_server(pr: Mapping[str, Any]) -> OpenPullRequest:
                            pr.get("description") or "", pr)
 
 
-def from_environment(
-    env: Mapping[str, str],
-    *,
-    remote_url: str | None,
-    token_env: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    backoff: tuple[float, ...] = DEFAULT_BACKOFF,
-) -> BitbucketCloudProvider | BitbucketServerProvider:
+def from_environment(context: ProviderContext) -> BitbucketCloudProvider | BitbucketServerProvider:
     """Cloud (Pipelines variables, bitbucket.org remotes) or Server/DC (``/scm/`` remotes)."""
-    from memsync.publish.providers.detect import parse_remote
-
-    remote = parse_remote(remote_url) if remote_url else None
+    env, remote = context.env, context.remote
     server_url = env.get("MEM_SYNC_BITBUCKET_SERVER_URL", "")
     is_server = bool(server_url) or bool(
-        remote and remote.host and remote.host != "bitbucket.org"
+        remote and remote.host and remote.host != DEFAULT_HOSTS["bitbucket"]
         and not env.get("BITBUCKET_WORKSPACE")
         and ("/scm/" in f"/{remote.path}" or remote.scheme == "ssh"))
     if is_server:
-        return _server_from_environment(env, remote, server_url, token_env, sleep, backoff)
+        return _server_from_environment(context, server_url)
     parts = remote.path.split("/") if remote else []
     workspace = env.get("BITBUCKET_WORKSPACE") or (parts[0] if len(parts) == 2 else "")
     slug = env.get("BITBUCKET_REPO_SLUG") or (parts[1] if len(parts) == 2 else "")
     if not workspace or not slug:
         raise ProviderError("cannot tell which Bitbucket repository to use; set "
                             "BITBUCKET_WORKSPACE and BITBUCKET_REPO_SLUG")
-    api_url = env.get("MEM_SYNC_BITBUCKET_API_URL") or "https://api.bitbucket.org"
+    api_url = env.get("MEM_SYNC_BITBUCKET_API_URL") or f"https://api.{DEFAULT_HOSTS['bitbucket']}"
     variable, credentials = _credentials(
-        env, token_env,
+        env, context.token_env,
         token_names=("BITBUCKET_ACCESS_TOKEN",),
         user_names=("BITBUCKET_USERNAME",), password_names=("BITBUCKET_APP_PASSWORD",),
         permission=CLOUD_PERMISSION)
     return BitbucketCloudProvider(api_url=api_url, workspace=workspace, repo_slug=slug,
                                   credentials=credentials, token_variable=variable,
-                                  sleep=sleep, backoff=backoff)
+                                  sleep=context.sleep, backoff=context.backoff)
 
 
-def _server_from_environment(env: Mapping[str, str], remote: Any, server_url: str,
-                             token_env: str | None, sleep: Callable[[float], None],
-                             backoff: tuple[float, ...]) -> BitbucketServerProvider:
+def _server_from_environment(context: ProviderContext, server_url: str) -> BitbucketServerProvider:
+    env, remote = context.env, context.remote
     project = env.get("MEM_SYNC_BITBUCKET_PROJECT", "")
     slug = env.get("MEM_SYNC_BITBUCKET_REPO", "")
-    context = ""
+    context_path = ""
     if remote is not None:
         parts = remote.path.split("/")
         if "scm" in parts:
             i = parts.index("scm")
-            context = "/".join(parts[:i])
+            context_path = "/".join(parts[:i])
             parts = parts[i + 1:]
         if len(parts) >= 2:
             project = project or parts[-2]
             slug = slug or parts[-1]
     if not server_url and remote is not None and remote.host:
-        server_url = remote.web_base + (f"/{context}" if context else "")
+        server_url = remote.web_base + (f"/{context_path}" if context_path else "")
     if not server_url or not project or not slug:
         raise ProviderError("cannot tell which Bitbucket Server repository to use; set "
                             "MEM_SYNC_BITBUCKET_SERVER_URL, MEM_SYNC_BITBUCKET_PROJECT and "
                             "MEM_SYNC_BITBUCKET_REPO")
     variable, credentials = _credentials(
-        env, token_env,
+        env, context.token_env,
         token_names=("BITBUCKET_TOKEN", "MEM_SYNC_BITBUCKET_TOKEN"),
         user_names=("BITBUCKET_USERNAME",), password_names=("BITBUCKET_PASSWORD",),
         permission=SERVER_PERMISSION)
     return BitbucketServerProvider(url=server_url, project_key=project.upper(), repo_slug=slug,
                                    credentials=credentials, token_variable=variable,
-                                   sleep=sleep, backoff=backoff)
+                                   sleep=context.sleep, backoff=context.backoff)
 
 
 def _credentials(env: Mapping[str, str], token_env: str | None, *, token_names: tuple[str, ...],
                  user_names: tuple[str, ...], password_names: tuple[str, ...],
                  permission: str) -> tuple[str, dict[str, str]]:
-    for name in ([token_env] if token_env else list(token_names)):
-        if env.get(name):
-            return name, {"token": env[name]}
+    found = lookup_token(env, token_env, token_names)
+    if found.token:
+        return found.variable, {"token": found.token}
     if token_env:
         raise ProviderError(f"no Bitbucket token: {token_env} is empty; set it to a token with "
                             f"{permission}")
-    user = next((env[n] for n in user_names if env.get(n)), "")
-    password_name = next((n for n in password_names if env.get(n)), "")
-    if user and password_name:
-        return password_name, {"username": user, "password": env[password_name]}
+    user = lookup_token(env, None, user_names).token
+    password = lookup_token(env, None, password_names)
+    if user and password.token:
+        return password.variable, {"username": user, "password": password.token}
     raise ProviderError(f"no Bitbucket credentials: set {token_names[0]} (or "
                         f"{user_names[0]} and {password_names[0]}) with {permission}")

@@ -11,12 +11,15 @@ from memsync.publish.providers.base import (
     DEFAULT_BACKOFF,
     Failure,
     OpenPullRequest,
+    ProviderContext,
     PullRequestSpec,
     RetryingAdapter,
     TokenHint,
     is_transient_status,
+    lookup_token,
     requests_failure,
 )
+from memsync.publish.remote import DEFAULT_HOSTS
 
 PERMISSION = ("'contents: write' and 'pull-requests: write' (for the Actions GITHUB_TOKEN also the "
               "setting 'Allow GitHub Actions to create and approve pull requests')")
@@ -136,40 +139,22 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return None
 
 
-def from_environment(
-    env: Mapping[str, str],
-    *,
-    remote_url: str | None,
-    token_env: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    backoff: tuple[float, ...] = DEFAULT_BACKOFF,
-    polite: bool = True,
-) -> GitHubProvider:
+def from_environment(context: ProviderContext) -> GitHubProvider:
     """Build the adapter from the variables GitHub Actions sets (or the remote URL elsewhere)."""
-    from memsync.publish.providers.detect import parse_remote
-
-    remote = parse_remote(remote_url) if remote_url else None
+    env, remote = context.env, context.remote
     repository = env.get("GITHUB_REPOSITORY") or (remote.path if remote else "")
     if repository.count("/") != 1:
         raise ProviderError("cannot tell which GitHub repository to use; set GITHUB_REPOSITORY "
                             "to owner/name")
     api_url = env.get("GITHUB_API_URL")
     if not api_url:
-        host = remote.host if remote and remote.host else "github.com"
-        api_url = ("https://api.github.com" if host == "github.com"
+        host = remote.host if remote and remote.host else DEFAULT_HOSTS["github"]
+        api_url = (f"https://api.{host}" if host == DEFAULT_HOSTS["github"]
                    else f"https://{host}/api/v3")
-    variables = [token_env] if token_env else ["GITHUB_TOKEN", "GH_TOKEN"]
-    token_variable, token = _first_set(env, variables)
-    if not token:
-        raise ProviderError(f"no GitHub token: set {variables[0]} (in Actions: "
+    found = lookup_token(env, context.token_env, ("GITHUB_TOKEN", "GH_TOKEN"))
+    if not found.token:
+        raise ProviderError(f"no GitHub token: set {found.variable} (in Actions: "
                             f"env: GITHUB_TOKEN: ${{{{ secrets.GITHUB_TOKEN }}}}) with {PERMISSION}")
-    return GitHubProvider(api_url=api_url, repository=repository, token=token,
-                          token_variable=token_variable, sleep=sleep, backoff=backoff,
-                          polite=polite)
-
-
-def _first_set(env: Mapping[str, str], names: list[str]) -> tuple[str, str]:
-    for name in names:
-        if env.get(name):
-            return name, env[name]
-    return names[0], ""
+    return GitHubProvider(api_url=api_url, repository=repository, token=found.token,
+                          token_variable=found.variable, sleep=context.sleep, backoff=context.backoff,
+                          polite=context.polite)

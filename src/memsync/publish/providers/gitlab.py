@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from memsync.errors import ProviderError
@@ -11,12 +11,15 @@ from memsync.publish.providers.base import (
     DEFAULT_BACKOFF,
     Failure,
     OpenPullRequest,
+    ProviderContext,
     PullRequestSpec,
     RetryingAdapter,
     TokenHint,
     is_transient_status,
+    lookup_token,
     requests_failure,
 )
+from memsync.publish.remote import DEFAULT_HOSTS
 
 PERMISSION = "the 'api' scope and at least the Developer role (a project access token)"
 TOKEN_VARIABLES = ("MEM_SYNC_GITLAB_TOKEN", "GITLAB_TOKEN")
@@ -132,36 +135,24 @@ def _classify(error: BaseException) -> Failure | None:
     return requests_failure(error)
 
 
-def from_environment(
-    env: Mapping[str, str],
-    *,
-    remote_url: str | None,
-    token_env: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    backoff: tuple[float, ...] = DEFAULT_BACKOFF,
-) -> GitLabProvider:
+def from_environment(context: ProviderContext) -> GitLabProvider:
     """Build the adapter from GitLab CI's variables (or the remote URL elsewhere)."""
-    from memsync.publish.providers.detect import parse_remote
-
-    remote = parse_remote(remote_url) if remote_url else None
+    env, remote = context.env, context.remote
     url = env.get("CI_SERVER_URL") or ""
     if not url and env.get("CI_API_V4_URL"):
         url = env["CI_API_V4_URL"].rstrip("/").removesuffix("/api/v4")
     if not url:
-        url = remote.web_base if remote and remote.host else "https://gitlab.com"
+        url = remote.web_base if remote and remote.host else f"https://{DEFAULT_HOSTS['gitlab']}"
     project = env.get("CI_PROJECT_ID") or env.get("CI_PROJECT_PATH") or (
         remote.path if remote else "")
     if not project:
         raise ProviderError("cannot tell which GitLab project to use; set CI_PROJECT_ID or "
                             "CI_PROJECT_PATH")
-    variables = [token_env] if token_env else list(TOKEN_VARIABLES)
-    for name in variables:
-        if env.get(name):
-            if name == "CI_JOB_TOKEN":
-                raise ProviderError(JOB_TOKEN_MESSAGE)
-            return GitLabProvider(url=url, project=project, token=env[name],
-                                  token_variable=name, sleep=sleep, backoff=backoff)
-    if env.get("CI_JOB_TOKEN"):
+    found = lookup_token(env, context.token_env, TOKEN_VARIABLES)
+    if (found.token and found.variable == "CI_JOB_TOKEN") or (not found.token and env.get("CI_JOB_TOKEN")):
         raise ProviderError(JOB_TOKEN_MESSAGE)
-    raise ProviderError(f"no GitLab token: set {variables[0]} to a project access token with "
+    if found.token:
+        return GitLabProvider(url=url, project=project, token=found.token,
+                              token_variable=found.variable, sleep=context.sleep, backoff=context.backoff)
+    raise ProviderError(f"no GitLab token: set {found.variable} to a project access token with "
                         f"{PERMISSION}")

@@ -1,17 +1,23 @@
-"""Which forge are we on? The CI's own variables first, then the remote URL."""
+"""Where the shared repository lives: a git remote URL parsed once, and which forge hosts it.
+
+The git layer's side of publishing: nothing here knows any forge's API or imports an adapter;
+``memsync.publish.providers.registry`` hands the parsed remote to the adapter it builds.
+"""
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from memsync.errors import ProviderError, UsageError
-from memsync.publish.providers.base import DEFAULT_BACKOFF, Provider
+from memsync.errors import ProviderError
 
-PROVIDERS = ("github", "gitlab", "bitbucket")
+FORGES = ("github", "gitlab", "bitbucket")
+# The public host of each forge: the default wherever a configuration names no host of its own.
+DEFAULT_HOSTS = {"github": "github.com", "gitlab": "gitlab.com", "bitbucket": "bitbucket.org"}
+# The user name each forge expects beside a token in an HTTPS git URL.
+GIT_TOKEN_USERNAMES = {"github": "x-access-token", "gitlab": "oauth2", "bitbucket": "x-token-auth"}
 
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>[^/].*)$")
 
@@ -46,7 +52,8 @@ def parse_remote(url: str) -> Remote:
     return Remote(scheme, host.lower(), port, path)
 
 
-def detect_provider(env: Mapping[str, str], remote_url: str | None) -> str:
+def detect_forge(env: Mapping[str, str], remote_url: str | None) -> str:
+    """The CI's own variables first, then the remote URL's host."""
     if env.get("GITHUB_ACTIONS") == "true":
         return "github"
     if env.get("GITLAB_CI"):
@@ -64,38 +71,3 @@ def detect_provider(env: Mapping[str, str], remote_url: str | None) -> str:
             return "bitbucket"
     raise ProviderError("cannot tell which forge hosts this repository; pass "
                         "--provider github|gitlab|bitbucket")
-
-
-def make_provider(
-    name: str,
-    env: Mapping[str, str],
-    *,
-    remote_url: str | None,
-    token_env: str | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    backoff: tuple[float, ...] = DEFAULT_BACKOFF,
-    polite: bool = True,
-) -> Provider:
-    """The adapter for ``name`` ("auto" detects), configured from ``env``; clients load lazily.
-
-    ``sleep``/``backoff`` drive retries of transient failures; ``polite=False`` drops GitHub's
-    request pacing (for loopback tests).
-    """
-    if name == "auto":
-        name = detect_provider(env, remote_url)
-    if name == "github":
-        from memsync.publish.providers import github
-
-        return github.from_environment(env, remote_url=remote_url, token_env=token_env,
-                                       sleep=sleep, backoff=backoff, polite=polite)
-    if name == "gitlab":
-        from memsync.publish.providers import gitlab
-
-        return gitlab.from_environment(env, remote_url=remote_url, token_env=token_env,
-                                       sleep=sleep, backoff=backoff)
-    if name == "bitbucket":
-        from memsync.publish.providers import bitbucket
-
-        return bitbucket.from_environment(env, remote_url=remote_url, token_env=token_env,
-                                          sleep=sleep, backoff=backoff)
-    raise UsageError(f"unknown provider '{name}'; use one of: auto, {', '.join(PROVIDERS)}")
