@@ -319,11 +319,27 @@ class ExportResult:
     pull_request_url: str | None = None
 
 
-def _free_relative_path(plan: ExportPlan, root: Path) -> str:
-    """The stamp has one-second resolution; a second export in the same second takes the next one."""
-    millis = plan.now_millis
+@dataclass(frozen=True)
+class NewFile:
+    """One file a developer adds to the shared repository: an export or a retraction."""
+
+    folder: str  # "contributions" or "retractions"
+    branch_kind: str  # the rolling PR branch's middle part: "export" or "retract"
+    project: str
+    dev: str
+    now_millis: int
+    document: bytes
+    count: int
+    message: str  # commit message
+    pr_title: str
+    pr_body: Callable[[str], str]  # repository-relative path -> PR/MR body (rendered in PR mode only)
+
+
+def _free_relative_path(new: NewFile, root: Path) -> str:
+    """The stamp has one-second resolution; a second file in the same second takes the next one."""
+    millis = new.now_millis
     while True:
-        relative = f"contributions/{plan.project}/{plan.dev}/{stamp_from_millis(millis)}.json"
+        relative = f"{new.folder}/{new.project}/{new.dev}/{stamp_from_millis(millis)}.json"
         if not (root / relative).exists():
             return relative
         millis += 1000
@@ -331,21 +347,44 @@ def _free_relative_path(plan: ExportPlan, root: Path) -> str:
 
 def publish_export(plan: ExportPlan, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True) -> ExportResult:
     """Write the file, commit it as the developer, and push (or open a PR when autoMerge is false)."""
+
+    def body(relative: str) -> str:
+        from memsync.render import render_template
+
+        return render_template("export_pr.md.j2", plan=plan, relative=relative,
+                               exported_at=iso_from_millis(plan.now_millis))
+
+    new = NewFile(
+        folder="contributions",
+        branch_kind="export",
+        project=plan.project,
+        dev=plan.dev,
+        now_millis=plan.now_millis,
+        document=plan.document,
+        count=plan.count,
+        message=f"mem-sync: export {plan.count} observations from {plan.dev} ({plan.project})",
+        pr_title=f"mem-sync: {plan.dev} export for {plan.project} ({plan.count} observations)",
+        pr_body=body,
+    )
+    return publish_new_file(new, remote, repo_dir, push=push)
+
+
+def publish_new_file(new: NewFile, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True) -> ExportResult:
+    """Write ``new`` under its folder, commit it as the developer, push with retry or open a PR."""
     with shared_checkout(remote, repo_dir) as checkout:
-        relative = _free_relative_path(plan, checkout.path)
-        identity = gitops.Identity(name=plan.dev, email=_email_for(checkout.path, plan.dev))
-        message = f"mem-sync: export {plan.count} observations from {plan.dev} ({plan.project})"
+        relative = _free_relative_path(new, checkout.path)
+        identity = gitops.Identity(name=new.dev, email=_email_for(checkout.path, new.dev))
 
         def write_and_commit() -> bool:
-            atomic_write_bytes(checkout.path / relative, plan.document)
-            return gitops.commit_paths(checkout.path, [relative], message, identity)
+            atomic_write_bytes(checkout.path / relative, new.document)
+            return gitops.commit_paths(checkout.path, [relative], new.message, identity)
 
         if not remote.auto_merge and checkout.remote:
-            return _export_by_pull_request(plan, remote, checkout, relative, write_and_commit, push=push)
+            return _publish_by_pull_request(new, remote, checkout, relative, write_and_commit, push=push)
         committed = write_and_commit()
         if not push or checkout.remote is None:
             where = str(checkout.path) if checkout.remote is None else f"{checkout.url} (not pushed: --no-push)"
-            return ExportResult(relative, plan.count, committed, False, where)
+            return ExportResult(relative, new.count, committed, False, where)
 
         def on_rejected() -> None:
             # Someone pushed first. Our change is one new file: start again from their tip.
@@ -354,11 +393,11 @@ def publish_export(plan: ExportPlan, remote: RemoteConfig, repo_dir: Path | None
                 write_and_commit()
 
         _push_with_retry(checkout, checkout.branch, on_rejected)
-        return ExportResult(relative, plan.count, committed, True, f"{checkout.url} {checkout.branch}")
+        return ExportResult(relative, new.count, committed, True, f"{checkout.url} {checkout.branch}")
 
 
-def _export_by_pull_request(
-    plan: ExportPlan,
+def _publish_by_pull_request(
+    new: NewFile,
     remote: RemoteConfig,
     checkout: Checkout,
     relative: str,
@@ -366,17 +405,17 @@ def _export_by_pull_request(
     *,
     push: bool,
 ) -> ExportResult:
-    branch = f"mem-sync/export/{plan.dev}/{plan.project}/{stamp_from_millis(plan.now_millis)}"
+    branch = f"mem-sync/{new.branch_kind}/{new.dev}/{new.project}/{stamp_from_millis(new.now_millis)}"
     gitops.run_git(["checkout", "--quiet", "-B", branch], checkout.path)
     try:
-        return _commit_and_open(plan, remote, checkout, relative, branch, write_and_commit, push=push)
+        return _commit_and_open(new, remote, checkout, relative, branch, write_and_commit, push=push)
     finally:
         if not checkout.temporary:
             gitops.run_git(["checkout", "--quiet", checkout.branch], checkout.path, check=False)
 
 
 def _commit_and_open(
-    plan: ExportPlan,
+    new: NewFile,
     remote: RemoteConfig,
     checkout: Checkout,
     relative: str,
@@ -387,26 +426,21 @@ def _commit_and_open(
 ) -> ExportResult:
     committed = write_and_commit()
     if not push:
-        return ExportResult(relative, plan.count, committed, False, f"{checkout.url} {branch} (not pushed)")
-    title = f"mem-sync: {plan.dev} export for {plan.project} ({plan.count} observations)"
+        return ExportResult(relative, new.count, committed, False, f"{checkout.url} {branch} (not pushed)")
     from memsync.publish.flow import open_pull_request  # PyGithub & co. load only for PR mode
-    from memsync.render import render_template
-
-    body = render_template("export_pr.md.j2", plan=plan, relative=relative,
-                           exported_at=iso_from_millis(plan.now_millis))
 
     result = open_pull_request(
         checkout.path,
         branch=branch,
         base=remote.branch,
-        title=title,
-        body=body,
+        title=new.pr_title,
+        body=new.pr_body(relative),
         provider=remote.type,
         remote=checkout.remote or "origin",
     )
     return ExportResult(
         relative,
-        plan.count,
+        new.count,
         committed,
         True,
         result.url or f"{checkout.url} {branch}",
