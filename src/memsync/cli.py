@@ -37,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Import the team's merged observations into claude-mem's database."),
     "setup-repo": ("memsync.commands.setup_repo", "setup_repo",
                    "Scaffold a shared memory repository with CI for your forge."),
+    "forget": ("memsync.commands.forget", "forget",
+               "Take observations back from the team (a retraction the merge applies)."),
     "action": ("memsync.commands.action", "action",
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
 }

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -366,12 +366,45 @@ def publish_export(plan: ExportPlan, remote: RemoteConfig, repo_dir: Path | None
         pr_title=f"mem-sync: {plan.dev} export for {plan.project} ({plan.count} observations)",
         pr_body=body,
     )
-    return publish_new_file(new, remote, repo_dir, push=push)
+
+    def without_retracted(root: Path) -> NewFile:
+        kept = drop_retracted(plan, root)
+        if kept is plan:
+            return new
+        return replace(new, document=kept.document, count=kept.count,
+                       message=new.message.replace(f" {plan.count} ", f" {kept.count} ", 1),
+                       pr_title=new.pr_title.replace(f"({plan.count} ", f"({kept.count} ", 1))
+
+    return publish_new_file(new, remote, repo_dir, push=push, adjust=without_retracted)
 
 
-def publish_new_file(new: NewFile, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True) -> ExportResult:
-    """Write ``new`` under its folder, commit it as the developer, push with retry or open a PR."""
+def drop_retracted(plan: ExportPlan, root: Path) -> ExportPlan:
+    """The plan without the keys its developer retracted, or the team's merge has (a checkout at ``root``)."""
+    from memsync.devside.retracted import retracted_for_export
+
+    retracted = retracted_for_export(root, plan.project, plan.dev)
+    if not retracted:
+        return plan
+    from memsync.merge.retraction import RetractedKey
+    from memsync.model import composite_key
+
+    kept = [obs for obs in plan.observations if RetractedKey.of(composite_key(obs)) not in retracted]
+    if len(kept) == len(plan.observations):
+        return plan
+    document = build_document(kept, project=plan.project, dev=plan.dev, filters=plan.filters,
+                              now_millis=plan.now_millis)
+    return replace(plan, observations=kept, document=document)
+
+
+def publish_new_file(new: NewFile, remote: RemoteConfig, repo_dir: Path | None, *, push: bool = True,
+                     adjust: Callable[[Path], NewFile] | None = None) -> ExportResult:
+    """Write ``new`` under its folder, commit it as the developer, push with retry or open a PR.
+
+    ``adjust`` sees the checkout before anything is written (export drops retracted keys there).
+    """
     with shared_checkout(remote, repo_dir) as checkout:
+        if adjust is not None:
+            new = adjust(checkout.path)
         relative = _free_relative_path(new, checkout.path)
         identity = gitops.Identity(name=new.dev, email=_email_for(checkout.path, new.dev))
 
