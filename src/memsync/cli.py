@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                    "Scaffold a shared memory repository with CI for your forge."),
     "forget": ("memsync.commands.forget", "forget",
                "Take observations back from the team (a retraction the merge applies)."),
+    "incident": ("memsync.commands.incident", "incident",
+                 "Print the secret-incident procedure for a project (rotate, locate, rewrite, re-clone)."),
     "action": ("memsync.commands.action", "action",
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
 }

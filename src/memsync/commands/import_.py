@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 @click.option("--dry-run", is_flag=True, help="Count what would be added; write nothing.")
 @click.option("--no-backup", is_flag=True, help="Skip the database backup taken before writing.")
 @click.option("--force", is_flag=True, help="Re-check a merged file already imported (duplicates are still skipped).")
+@click.option("--purge-own", is_flag=True,
+              help="Also delete your own original rows of keys the team retracted (default: keep them).")
 def import_(
     project: str | None,
     all_projects: bool,
@@ -46,6 +48,7 @@ def import_(
     dry_run: bool,
     no_backup: bool,
     force: bool,
+    purge_own: bool,
 ) -> None:
     """Import the team's merged observations into claude-mem's database."""
     from memsync.devside.exporter import shared_checkout
@@ -68,6 +71,7 @@ def import_(
             dry_run=dry_run,
             backup=not no_backup,
             force=force,
+            purge_own=purge_own,
         )
 
     for name in names:
@@ -110,6 +114,23 @@ def _history(project: str, result: str, count: int, detail: str, dry_run: bool) 
 
 
 def _describe(report: ImportReport) -> str:
+    return _describe_import(report) + _describe_purge(report)
+
+
+def _describe_purge(report: ImportReport) -> str:
+    purged = report.purged
+    if purged is None or not (purged.team or purged.own or purged.own_kept):
+        return ""
+    verb = "would remove" if report.dry_run else "removed"
+    line = f"\n{report.project}: {verb} {purged.team + purged.own} retracted observation(s)"
+    line += f" ({purged.team} from team imports, {purged.own} of your own)"
+    if purged.own_kept:
+        line += (f"; kept {purged.own_kept} of your own rows whose keys the team retracted "
+                 "(--purge-own deletes them too)")
+    return line
+
+
+def _describe_import(report: ImportReport) -> str:
     if report.already_imported:
         return (
             f"{report.project}: this merged file was already imported into the database "

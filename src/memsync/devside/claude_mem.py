@@ -441,3 +441,20 @@ def _insert_group(
         ]
     finally:
         conn.execute("DROP TABLE IF EXISTS temp.memsync_import")
+
+
+def delete_rows(conn: sqlite3.Connection, row_ids: Sequence[int], path: Path) -> None:
+    """Delete observations by id in one short write transaction. claude-mem's AFTER DELETE trigger
+    removes each row from ``observations_fts``, so the index stays consistent."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for start in range(0, len(row_ids), 500):
+                chunk = list(row_ids[start:start + 500])
+                conn.execute(f"DELETE FROM observations WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as error:
+        raise translate_error(error, path) from None

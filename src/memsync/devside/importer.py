@@ -27,14 +27,18 @@ from memsync.devside.claude_mem import (
     Column,
     InsertedRow,
     backup_database,
+    delete_rows,
     existing_keys,
     insert_rows,
     open_read_only,
     open_read_write,
     read_schema,
 )
-from memsync.devside.ledger import ImportedRow, record_imported
+from memsync.devside.ledger import ImportedRow, imported_rows, record_imported
+from memsync.devside.ledger import forget as forget_imported
+from memsync.devside.retracted import RETRACTED_NAME, read_retracted_file
 from memsync.errors import QuarantineReason, RepoError
+from memsync.merge.retraction import RetractedKey, RetractedSet
 from memsync.model import (
     ARRAY_FIELDS,
     FORMAT_VERSION,
@@ -45,6 +49,7 @@ from memsync.model import (
     iso_from_millis,
     parse_string_list,
     stamp_from_millis,
+    to_millis,
 )
 
 # Beyond the exporter-local columns: which of the exporter's projects a row was folded into
@@ -76,6 +81,7 @@ class ImportReport:
     already_imported: bool = False
     dry_run: bool = False
     backup: Path | None = None
+    purged: Purged | None = None
 
 
 # --- reading and checking the merged file ------------------------------------------------
@@ -221,6 +227,63 @@ def record_import(log_path: Path, db_path: Path, project: str, merged: MergedFil
     atomic_write_bytes(log_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
 
+# --- retractions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Purged:
+    """Rows an import deleted (or would, in a dry run) because the team retracted their keys."""
+
+    team: int  # rows a team import had added
+    own: int  # the developer's own rows (only with --purge-own)
+    own_kept: int  # own rows of retracted keys left in place (no --purge-own)
+
+
+def purge_retracted(
+    retracted: RetractedSet,
+    *,
+    mem_project: str,
+    db_path: Path,
+    state_dir: Path,
+    purge_own: bool,
+    dry_run: bool,
+    backup_to: Path | None = None,
+) -> Purged | None:
+    """Delete the rows of retracted keys that a team import added (the ledger says which); the
+    developer's own rows only with ``purge_own``. claude-mem's triggers keep its FTS index in step
+    with the deletes. None when nothing is retracted."""
+    if not retracted.entries:
+        return None
+    sessions = sorted({key.session for key in retracted.entries})
+    conn = open_read_only(db_path) if dry_run else open_read_write(db_path)
+    try:
+        read_schema(conn, db_path)
+        team = [row.row_id for row in imported_rows(state_dir, db_path, conn, project=mem_project,
+                                                      drop_stale=not dry_run)
+                if RetractedKey.of(row.key) in retracted.entries]
+        team_ids = set(team)
+        own: list[int] = []
+        for start in range(0, len(sessions), 500):
+            chunk = sessions[start:start + 500]
+            for row_id, session, title, epoch in conn.execute(
+                "SELECT id, memory_session_id, coalesce(title, ''), created_at_epoch FROM observations "
+                f"WHERE project = ? AND memory_session_id IN ({', '.join('?' * len(chunk))})",
+                [mem_project, *chunk],
+            ):
+                if row_id not in team_ids and RetractedKey.of((session, title, to_millis(int(epoch)))) in retracted:
+                    own.append(int(row_id))
+        doomed = team + (own if purge_own else [])
+        if doomed and not dry_run:
+            if backup_to is not None:
+                backup_database(conn, backup_to, db_path)
+                _prune_backups(backup_to.parent)
+            delete_rows(conn, doomed, db_path)
+            forget_imported(state_dir, db_path, team)
+    finally:
+        conn.close()
+    return Purged(team=len(team), own=len(own) if purge_own else 0, own_kept=0 if purge_own else len(own))
+
+
 # --- the whole import --------------------------------------------------------------------
 
 
@@ -234,10 +297,18 @@ def import_merged(
     dry_run: bool = False,
     backup: bool = True,
     force: bool = False,
+    purge_own: bool = False,
     now_millis: int | None = None,
 ) -> ImportReport:
     now_millis = now_millis if now_millis is not None else time.time_ns() // 1_000_000
     merged = read_merged_file(merged_path, project)
+    # Retractions are applied on every import, even of a merged file imported before: a key
+    # retracted after it left the merged set (evicted) changes retracted.json only.
+    purged = purge_retracted(
+        read_retracted_file(merged_path.parent / RETRACTED_NAME),
+        mem_project=mem_project, db_path=db_path, state_dir=state_dir, purge_own=purge_own, dry_run=dry_run,
+        backup_to=_backup_path(state_dir, now_millis, 'before-retraction.') if backup else None,
+    )
     log_path = state_dir / LOG_NAME
     if not force and already_imported(log_path, db_path, project, merged.sha256):
         return ImportReport(
@@ -249,6 +320,7 @@ def import_merged(
             0,
             already_imported=True,
             dry_run=dry_run,
+            purged=purged,
         )
     if dry_run:
         conn = open_read_only(db_path)
@@ -270,10 +342,11 @@ def import_merged(
                 len(rows) - new_count,
                 0,
                 dry_run=dry_run,
+                purged=purged,
             )
         backup_path = None
         if backup:
-            backup_path = state_dir / "backups" / f"claude-mem.{stamp_from_millis(now_millis)}.db"
+            backup_path = _backup_path(state_dir, now_millis)
             backup_database(conn, backup_path, db_path)
             _prune_backups(backup_path.parent)
         def write_ledger(inserted: Sequence[InsertedRow]) -> None:
@@ -299,7 +372,12 @@ def import_merged(
         len(merged.observations) - result.added,
         result.sessions_created,
         backup=backup_path,
+        purged=purged,
     )
+
+
+def _backup_path(state_dir: Path, now_millis: int, tag: str = "") -> Path:
+    return state_dir / "backups" / f"claude-mem.{stamp_from_millis(now_millis)}.{tag}db"
 
 
 def _prune_backups(folder: Path) -> None:

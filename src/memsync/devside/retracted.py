@@ -11,8 +11,11 @@ RETRACTED_NAME = "retracted.json"
 
 
 def read_retracted_set(root: Path, project: str) -> RetractedSet:
-    """``merged/<project>/retracted.json``; an absent file means nothing is retracted."""
-    path = root / "merged" / project / RETRACTED_NAME
+    """``merged/<project>/retracted.json`` of a checkout; an absent file means nothing is retracted."""
+    return read_retracted_file(root / "merged" / project / RETRACTED_NAME)
+
+
+def read_retracted_file(path: Path) -> RetractedSet:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
