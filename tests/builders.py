@@ -87,3 +87,38 @@ def write_contribution(
 
 def read_json(path: Path) -> Any:
     return orjson.loads(path.read_bytes())
+
+
+def write_retraction(
+    repo: Path,
+    keys: list[tuple[str, str | None, int]],
+    *,
+    dev: str = "alice",
+    project: str = "demo",
+    stamp: str = "2026-03-20T09-00-00",
+    created_at_epoch: int = BASE_MILLIS + 86_400_000,
+    reason: str = "wrong decision",
+    undo: bool = False,
+) -> Path:
+    """Write ``retractions/<project>/<dev>/<stamp>.json`` as ``mem-sync forget`` publishes it:
+    composite keys with the title as its sha256, never the observation's content."""
+    import hashlib
+
+    path = repo / "retractions" / project / dev / f"{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "version": 1,
+        "kind": "undo" if undo else "retraction",
+        "project": project,
+        "retractedBy": dev,
+        "createdAt": "2026-03-20T09:00:00.000Z",
+        "createdAtEpoch": created_at_epoch,
+        "reason": reason,
+        "keys": [
+            {"session": session, "titleSha256": hashlib.sha256((title or "").encode()).hexdigest(),
+             "createdAtEpoch": epoch}
+            for session, title, epoch in keys
+        ],
+    }
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    return path

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from memsync.allocation import bulk_allocation
 from memsync.atomic import StagedWrite
-from memsync.ci import phases
+from memsync.ci import phases, retractions
 from memsync.ci.phases import ProjectRun
 from memsync.ci.repo import WorkerPool, discover_contributions, load_state
 from memsync.ci.staging import commit_staged
@@ -100,14 +100,25 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     collects the writes ``run_merge`` discards if a phase fails before they are committed."""
     repo, dry_run = options.repo, options.dry_run
     secret_rules = rules_fingerprint() if scanner is not None else ""
+    _attach_retractions(options, state, projects, report)
     for project in projects.values():
-        if project.files:
+        if project.files or (project.retractions is not None and project.retractions.pending):
             phases.load_previous(repo, options.output_dir, options.keep_tags, scanner, project, report)
     phases.ingest_new_files(projects, report, pool, max_file_bytes=options.max_file_bytes,
                             keep_tags=options.keep_tags, with_access=options.strategy == "hook")
     now_millis = report.now_millis = phases.resolve_now(options.now, projects, state)
     if options.secrets == "fail" and report.secret_findings:
         return _refuse_secrets(report)
+    maintainers = retractions.read_maintainers(repo)
+    for project in projects.values():
+        if project.retractions is not None or project.previous_secret_hits:
+            project.retractions = project.retractions or retractions.ProjectRetractions()
+            retractions.judge(project.retractions, project.table, project.previous_secret_hits,
+                              maintainers=maintainers, now_millis=now_millis, project=project.name, report=report,
+                              scanner=scanner)
+            retractions.stage_retracted(repo, options.output_dir, project.name, project.retractions, dry_run,
+                                        staged, report)
+    report.quarantined.sort(key=lambda q: q.file)
 
     plans = phases.plan_projects(projects, options.contributions_dir, options.cap,
                                  options.weights or STRATEGY_WEIGHTS[options.strategy], options.strategy, now_millis)
@@ -116,7 +127,7 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
                          now_millis, report, staged)
     if not dry_run:
         commit_staged(repo, staged, options.while_flushing)
-    processed = [p for p in projects.values() if p.processed]
+    processed = [p for p in projects.values() if p.replanned]
     if options.profiles:  # only projects whose contributions (and so merged set) changed
         phases.generate_profiles(repo, processed, contributions_dir=options.contributions_dir,
                                  output_dir=options.output_dir, anonymize=options.anonymize, dry_run=dry_run,
@@ -131,6 +142,19 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     if report.failures or (options.strict and report.quarantined):
         report.exit_code = 1
     return report
+
+
+def _attach_retractions(options: MergeOptions, state: MergeState, projects: dict[str, ProjectRun],
+                        report: MergeReport) -> None:
+    """Hand each project its retraction input; a project with retractions but no contributions
+    folder left still has its merged set revised."""
+    for name, run in retractions.read_retraction_input(options.repo, options.output_dir, report).items():
+        if options.project is not None and name != options.project:
+            continue
+        if name not in projects:
+            projects[name] = ProjectRun(name=name, files=[],
+                                        state=state.projects.get(name) or ProjectState(cap=options.cap))
+        projects[name].retractions = run
 
 
 def _refuse_secrets(report: MergeReport) -> MergeReport:

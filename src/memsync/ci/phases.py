@@ -38,6 +38,7 @@ from memsync.ci.repo import (
     relative,
 )
 from memsync.ci.retention import expired_files
+from memsync.ci.retractions import ProjectRetractions
 from memsync.ci.staging import stage, write_error, write_now
 from memsync.errors import MemSyncError, QuarantineReason, UsageError
 from memsync.merge.assemble import PreviousFile, lay_out_project, survivors_of
@@ -68,11 +69,22 @@ class ProjectRun:
     folded: list[ReadOutcome] = field(default_factory=list)
     duplicates: list[ReadOutcome] = field(default_factory=list)
     report: ProjectReport | None = None
+    retractions: ProjectRetractions | None = None
+    previous_secret_hits: list[SecretHit] = field(default_factory=list)  # withheld from the previous set
 
     @property
     def processed(self) -> bool:
         """Whether this run read new files of the project (folded, or copies of known ones)."""
         return bool(self.folded or self.duplicates)
+
+    @property
+    def replanned(self) -> bool:
+        """Whether the merged set is planned again: new files, or retractions that change it."""
+        return self.processed or (self.retractions is not None and self.retractions.changes_merged_set)
+
+    @property
+    def excluded(self) -> frozenset[int]:
+        return self.retractions.excluded if self.retractions is not None else frozenset()
 
 
 @dataclass
@@ -118,6 +130,7 @@ def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], scann
     else:
         for hit in records.secret_hits:
             report_secret(report, rel, project.name, hit)
+        project.previous_secret_hits = list(records.secret_hits)
         project.table.add_previous(records)
         project.previous_rows = len(project.table)
         project.previous = PreviousFile(
@@ -229,13 +242,14 @@ def resolve_now(now: int | None, projects: dict[str, ProjectRun], state: MergeSt
 def plan_projects(projects: dict[str, ProjectRun], contributions_dir: str, cap: int, weights: Weights,
                   strategy: str, now_millis: int) -> dict[str, ProjectPlan]:
     """What each project's merged set becomes: survivors in order, scores, evictions. Only
-    projects that read new files are planned; the others stay exactly as they are."""
+    projects that read new files or take retractions are planned; the others stay exactly as they are."""
     settings = MergeSettings(cap=cap, weights=weights, strategy=strategy, now_millis=now_millis)
     plans: dict[str, ProjectPlan] = {}
     for project in projects.values():
-        if project.processed:
+        if project.replanned:
             project.devs |= _state_devs(project.state, contributions_dir)
-            plans[project.name] = plan_project(project.table, project.previous_rows, len(project.devs), settings)
+            plans[project.name] = plan_project(project.table, project.previous_rows, len(project.devs), settings,
+                                               project.excluded)
     return plans
 
 
@@ -372,6 +386,7 @@ def _project_report(project: ProjectRun, plan: ProjectPlan) -> ProjectReport:
         added=len(plan.added),
         evicted=len(plan.evicted),
         keep_protected=plan.keep_count,
+        retracted=len(plan.retracted),
         added_keys=plan.added,
         evicted_keys=plan.evicted,
         added_titles=[truncate_title(key[1]) for key in plan.added[:REPORT_TITLE_LIMIT]],

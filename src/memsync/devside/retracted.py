@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from memsync.errors import QuarantineReason, RepoError
-from memsync.merge.retraction import RetractedKey, RetractedSet, parse_retracted, parse_retraction
-
-RETRACTED_NAME = "retracted.json"
+from memsync.merge.retraction import (
+    RETRACTED_NAME,
+    RETRACTIONS_DIR,
+    RetractedKey,
+    RetractedSet,
+    parse_retracted,
+    parse_retraction,
+)
 
 
 def read_retracted_set(root: Path, project: str) -> RetractedSet:
@@ -30,7 +35,7 @@ def read_retracted_file(path: Path) -> RetractedSet:
 
 def own_retractions(root: Path, project: str, dev: str) -> set[RetractedKey]:
     """Keys ``dev``'s own retraction files take back (oldest first; an undo lifts them), merged or not."""
-    folder = root / "retractions" / project / dev
+    folder = root / RETRACTIONS_DIR / project / dev
     if not folder.is_dir() or folder.is_symlink():
         return set()
     parsed = []

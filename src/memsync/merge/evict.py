@@ -19,24 +19,30 @@ class Selection:
     keep_count: int
 
 
-def select_survivors(keys: list[CompositeKey], scores: list[float], keep: Set[int], cap: int) -> Selection:
+def select_survivors(keys: list[CompositeKey], scores: list[float], keep: Set[int], cap: int,
+                     excluded: Set[int] = frozenset()) -> Selection:
     """Choose the rows in ``keep`` plus the best ``cap - len(keep)`` others. Independent of
-    input order: equal scores rank by key."""
+    input order: equal scores rank by key. ``excluded`` rows (retracted) neither survive nor
+    count as evicted."""
+    if excluded:
+        keep = set(keep) - excluded
     kept = sorted(keep, key=keys.__getitem__)
     room = max(cap - len(kept), 0)
     count = len(keys)
     if room == 0:
         ranked: list[int] = []
     elif room + len(kept) >= count // 8:  # most rows stay: ranking them all is the cheapest
-        ranked = rank_rows(list(filterfalse(keep.__contains__, range(count))), scores, keys)[:room]
+        skip = keep | excluded if excluded else keep
+        ranked = rank_rows(list(filterfalse(skip.__contains__, range(count))), scores, keys)[:room]
     else:
         # the smallest score that can still make it, found on bare floats (C-speed comparisons);
         # only the rows at or above it are ranked
-        floor = heapq.nlargest(room + len(kept), scores)[-1]
-        contenders = filterfalse(keep.__contains__, compress(range(count), map(ge, scores, repeat(floor))))
+        floor = heapq.nlargest(room + len(kept) + len(excluded), scores)[-1]
+        skip = keep | excluded if excluded else keep
+        contenders = filterfalse(skip.__contains__, compress(range(count), map(ge, scores, repeat(floor))))
         ranked = rank_rows(list(contenders), scores, keys)[:room]
     rows = kept + ranked
-    taken = set(rows)
+    taken = set(rows) | excluded if excluded else set(rows)
     evicted = list(compress(keys, map(not_, map(taken.__contains__, range(count)))))
     return Selection(survivors=list(map(keys.__getitem__, rows)), survivor_rows=rows, evicted=evicted,
                      keep_count=len(kept))

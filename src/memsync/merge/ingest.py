@@ -22,6 +22,7 @@ import orjson
 
 from memsync.errors import QuarantineReason
 from memsync.merge.keep import has_keep_tag
+from memsync.merge.retraction import title_digest
 from memsync.merge.scoring import TYPE_WEIGHTS, UNKNOWN_TYPE_WEIGHT
 from memsync.model import (
     FORMAT_VERSION,
@@ -50,6 +51,7 @@ class SecretHit:
     key: CompositeKey  # title already redacted
     rules: tuple[str, ...]
     fields: tuple[str, ...]
+    title_sha256: str = ""  # of the real title: what an automatic retraction names
 
 
 @dataclass
@@ -308,4 +310,5 @@ def secret_hit(index: int, obs: dict[str, Any], findings: list[Any]) -> SecretHi
         key=(str(obs.get("memory_session_id")), safe_title, to_millis(epoch) if type(epoch) is int else 0),
         rules=tuple(sorted({f.rule for f in findings})),
         fields=tuple(sorted({f.field for f in findings})),
+        title_sha256=title_digest(title),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, repeat
 from math import log1p
 from operator import add, ge, mul, ne, sub, truediv
@@ -29,6 +29,7 @@ class ProjectPlan:
     evicted: list[CompositeKey]
     added: list[CompositeKey]  # survivors that were not in the previous merged set
     keep_count: int
+    retracted: list[CompositeKey] = field(default_factory=list)  # excluded rows, by key
 
 
 def plan_project(
@@ -36,11 +37,13 @@ def plan_project(
     previous_rows: int,
     total_devs: int,
     settings: MergeSettings,
+    excluded: frozenset[int] = frozenset(),
 ) -> ProjectPlan:
-    """``previous_rows``: how many of the table's first rows are the previous merged set."""
+    """``previous_rows``: how many of the table's first rows are the previous merged set;
+    ``excluded``: rows that may not survive whatever their score (retracted keys)."""
     keys = table.keys()
     scores = score_rows(table, total_devs, settings)
-    selection = select_survivors(keys, scores, table.keep, settings.cap)
+    selection = select_survivors(keys, scores, table.keep, settings.cap, excluded)
     added = sorted(compress(selection.survivors, map(ge, selection.survivor_rows, repeat(previous_rows))))
     return ProjectPlan(
         survivors=selection.survivors,
@@ -49,6 +52,7 @@ def plan_project(
         evicted=selection.evicted,
         added=added,
         keep_count=selection.keep_count,
+        retracted=sorted(map(keys.__getitem__, excluded)),
     )
 
 

@@ -32,6 +32,7 @@ class ProjectReport:
     added: int = 0
     evicted: int = 0
     keep_protected: int = 0
+    retracted: int = 0  # keys taken out of the merged set by retractions this run
     quarantined_files: int = 0
     secret_findings: int = 0
     added_titles: list[str] = field(default_factory=list)
@@ -51,6 +52,7 @@ class ProjectReport:
             "added": self.added,
             "evicted": self.evicted,
             "keepProtected": self.keep_protected,
+            "retracted": self.retracted,
             "quarantinedFiles": self.quarantined_files,
             "secretFindings": self.secret_findings,
             "addedTitles": self.added_titles,
@@ -84,6 +86,7 @@ class MergeReport:
             "added": sum(p.added for p in self.projects),
             "evicted": sum(p.evicted for p in self.projects),
             "keepProtected": sum(p.keep_protected for p in self.projects),
+            "retracted": sum(p.retracted for p in self.projects),
             "quarantinedFiles": len(self.quarantined),
             "secretFindings": len(self.secret_findings),
         }

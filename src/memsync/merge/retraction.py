@@ -19,6 +19,8 @@ import orjson
 from memsync.errors import QuarantineReason
 from memsync.model import CompositeKey, iso_from_millis
 
+RETRACTIONS_DIR = "retractions"  # retractions/<project>/<dev>/<stamp>.json
+RETRACTED_NAME = "retracted.json"  # merged/<project>/retracted.json
 RETRACTION_VERSION = 1
 RETRACTED_VERSION = 1
 MAX_REASON_CHARS = 500
@@ -247,12 +249,11 @@ def _denied_reason(retraction: Retraction, denied: list[RetractedKey]) -> str:
     )
 
 
-def retract_for_secrets(current: RetractedSet, hits: Mapping[CompositeKey, tuple[str, ...]], *,
+def retract_for_secrets(current: RetractedSet, hits: Mapping[RetractedKey, tuple[str, ...]], *,
                         contributors_of: Callable[[RetractedKey], tuple[str, ...]], now_millis: int) -> list[RetractedEntry]:
     """Automatic retractions of merged observations a (new) secret rule now flags; added in place."""
     added: list[RetractedEntry] = []
-    for key, rules in sorted(hits.items()):
-        retracted = RetractedKey.of(key)
+    for retracted, rules in sorted(hits.items()):
         if retracted in current.entries:
             continue
         entry = RetractedEntry(retracted, f"credential found by secret rule {', '.join(rules)}", MERGE_RETRACTOR,
