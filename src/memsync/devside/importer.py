@@ -38,7 +38,7 @@ from memsync.devside.ledger import ImportedRow, imported_rows, record_imported
 from memsync.devside.ledger import forget as forget_imported
 from memsync.devside.retracted import RETRACTED_NAME, read_retracted_file
 from memsync.errors import QuarantineReason, RepoError
-from memsync.merge.retraction import RetractedKey, RetractedSet
+from memsync.merge.retraction import RetractedKey, RetractedSet, without_retracted
 from memsync.model import (
     ARRAY_FIELDS,
     FORMAT_VERSION,
@@ -304,8 +304,9 @@ def import_merged(
     merged = read_merged_file(merged_path, project)
     # Retractions are applied on every import, even of a merged file imported before: a key
     # retracted after it left the merged set (evicted) changes retracted.json only.
+    retracted = read_retracted_file(merged_path.parent / RETRACTED_NAME)
     purged = purge_retracted(
-        read_retracted_file(merged_path.parent / RETRACTED_NAME),
+        retracted,
         mem_project=mem_project, db_path=db_path, state_dir=state_dir, purge_own=purge_own, dry_run=dry_run,
         backup_to=_backup_path(state_dir, now_millis, 'before-retraction.') if backup else None,
     )
@@ -329,6 +330,10 @@ def import_merged(
     try:
         schema = read_schema(conn, db_path, for_import=True)
         rows, keys = prepare_rows(merged.observations, mem_project=mem_project, columns=schema.observation_columns)
+        if retracted.entries:  # never bring back what the team retracted, whatever latest.json says
+            allowed = without_retracted(keys, retracted)
+            rows = [row for row, ok in zip(rows, allowed, strict=True) if ok]
+            keys = [key for key, ok in zip(keys, allowed, strict=True) if ok]
         present = existing_keys(conn, {key[0] for key in keys})
         new_count = sum(1 for key in keys if key not in present)
         if dry_run or new_count == 0:

@@ -33,11 +33,12 @@ def read_retracted_file(path: Path) -> RetractedSet:
         raise RepoError(f"{reason}; restore it from the shared repository's history or re-run ci-merge") from None
 
 
-def own_retractions(root: Path, project: str, dev: str) -> set[RetractedKey]:
-    """Keys ``dev``'s own retraction files take back (oldest first; an undo lifts them), merged or not."""
+def own_retractions(root: Path, project: str, dev: str) -> tuple[set[RetractedKey], set[RetractedKey]]:
+    """What ``dev``'s own retraction files say last about each key, merged or not: the keys they
+    take back, and the keys an undo lifted (oldest file first)."""
     folder = root / RETRACTIONS_DIR / project / dev
     if not folder.is_dir() or folder.is_symlink():
-        return set()
+        return set(), set()
     parsed = []
     for path in sorted(folder.glob("*.json")):
         if path.is_symlink() or not path.is_file():
@@ -47,18 +48,23 @@ def own_retractions(root: Path, project: str, dev: str) -> set[RetractedKey]:
         except (OSError, QuarantineReason):
             continue  # the merge reports a broken file; here it only cannot add keys
     keys: set[RetractedKey] = set()
+    undone: set[RetractedKey] = set()
     for retraction in sorted(parsed, key=lambda item: (item.created_at_millis, item.path)):
         if retraction.undo:
             keys.difference_update(retraction.keys)
+            undone.update(retraction.keys)
         else:
             keys.update(retraction.keys)
-    return keys
+            undone.difference_update(retraction.keys)
+    return keys, undone
 
 
 def retracted_for_export(root: Path, project: str, dev: str) -> set[RetractedKey]:
-    """Keys an export must not send: its developer's own retractions and the team's retracted set."""
+    """Keys an export must not send: its developer's own retractions and the team's retracted set,
+    less what the developer's own undo lifted (the merge applies that undo with this export)."""
     try:
         team = set(read_retracted_set(root, project).entries)
     except RepoError:
         team = set()
-    return own_retractions(root, project, dev) | team
+    retracted, undone = own_retractions(root, project, dev)
+    return retracted | (team - undone)

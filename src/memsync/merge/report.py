@@ -33,6 +33,7 @@ class ProjectReport:
     evicted: int = 0
     keep_protected: int = 0
     retracted: int = 0  # keys taken out of the merged set by retractions this run
+    retraction_notes: list[str] = field(default_factory=list)  # who retracted what and why (titles as digests)
     quarantined_files: int = 0
     secret_findings: int = 0
     added_titles: list[str] = field(default_factory=list)
@@ -53,6 +54,7 @@ class ProjectReport:
             "evicted": self.evicted,
             "keepProtected": self.keep_protected,
             "retracted": self.retracted,
+            "retractionNotes": self.retraction_notes,
             "quarantinedFiles": self.quarantined_files,
             "secretFindings": self.secret_findings,
             "addedTitles": self.added_titles,

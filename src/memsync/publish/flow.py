@@ -346,6 +346,8 @@ def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
             "secretFindings": int(p.get("secretFindings") or 0),
             "addedTitles": [_title(t) for t in (p.get("addedTitles") or [])[:LIST_LIMIT]],
             "evictedTitles": [_title(t) for t in (p.get("evictedTitles") or [])[:LIST_LIMIT]],
+            "retracted": int(p.get("retracted") or 0),
+            "retractionNotes": [_title(t, limit=200) for t in (p.get("retractionNotes") or [])[:LIST_LIMIT]],
         })
     totals_in = report.get("totals") or {}
     totals = {key: int(totals_in.get(key) or sum(p[key] for p in projects))
