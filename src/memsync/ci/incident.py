@@ -91,7 +91,13 @@ def _read_blobs(repo: Path, blobs: list[str]) -> list[tuple[str, bytes]]:
     return found
 
 
-def branch_heads(repo: Path) -> dict[str, str]:
+def branch_heads(repo: Path, remote: str) -> dict[str, str]:
+    """Branches and tags as the shared repository has them now (the lease of each push); the
+    clone's own refs when the remote cannot be reached."""
+    answer = gitops.run_git(["ls-remote", "--heads", "--tags", remote], repo, check=False)
+    if answer.returncode == 0 and answer.stdout.strip():
+        pairs = (line.split("\t", 1) for line in answer.stdout.splitlines() if "\t" in line)
+        return {ref: sha for sha, ref in pairs if not ref.endswith("^{}")}
     listing = _git(repo, ["for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags"])
     return dict(line.split(" ", 1) for line in listing.splitlines() if line)
 

@@ -28,7 +28,8 @@ def incident(project: str, repo: Path, expressions_file: Path | None) -> None:
     check_safe_name(project, "project")
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise UsageError(f"--repo {repo} is not a git repository; pass a full clone of the shared repository")
-    report = procedure.IncidentReport(project, procedure.remote_of(repo), procedure.branch_heads(repo))
+    remote = procedure.remote_of(repo)
+    report = procedure.IncidentReport(project, remote, procedure.branch_heads(repo, remote))
     report.leaks = procedure.find_leaks(repo, lambda text: [finding.rule for finding in scan_text(text)])
     report.retracted_by_rules = sum(1 for entry in read_retracted_set(repo, project).entries.values()
                                     if entry.source.startswith("secret-rule:"))
@@ -47,8 +48,8 @@ def incident(project: str, repo: Path, expressions_file: Path | None) -> None:
     click.echo(environment.get_template("incident.txt.j2").render(
         r=report,
         repo_arg=str(repo),
-        expressions=str(Path.cwd() / "mem-sync-incident-expressions.txt") if repo == Path(".")
-        else str(repo.resolve().parent / "mem-sync-incident-expressions.txt"),
+        # beside the clone, never inside it, where a careless `git add` would commit it
+        expressions=str(repo.resolve().parent / "mem-sync-incident-expressions.txt"),
         mirror=str(repo.resolve().parent / "memory-rewrite.git"),
         default_branch=default,
     ).rstrip("\n"))
