@@ -387,7 +387,7 @@ def _project_report(project: ProjectRun, plan: ProjectPlan) -> ProjectReport:
         evicted=len(plan.evicted),
         keep_protected=plan.keep_count,
         retracted=len(plan.retracted),
-        retraction_notes=project.retractions.notes()[:REPORT_TITLE_LIMIT] if project.retractions else [],
+        retraction_notes=project.retractions.notes[:REPORT_TITLE_LIMIT] if project.retractions else [],
         added_keys=plan.added,
         evicted_keys=plan.evicted,
         added_titles=[truncate_title(key[1]) for key in plan.added[:REPORT_TITLE_LIMIT]],

@@ -48,17 +48,7 @@ class ProjectRetractions:
     judged: Judged | None = None
     automatic: int = 0  # keys retracted this run because a secret rule flags them
     excluded: frozenset[int] = frozenset()  # table rows that may not survive
-
-    def notes(self) -> list[str]:
-        """One line per retraction applied this run: who, how many keys, why. A reason that
-        carries a credential is not repeated."""
-        if self.judged is None:
-            return []
-        lines = [f"{'undo by' if r.undo else 'by'} {r.by}: {len(r.keys)} key(s), {_printable(r.reason)}"
-                 for r in self.judged.applied]
-        if self.automatic:
-            lines.append(f"by ci-merge: {self.automatic} key(s) carrying a credential a secret rule now finds")
-        return lines
+    notes: list[str] = field(default_factory=list)  # one line per retraction applied: who, how many, why
 
     @property
     def changes_merged_set(self) -> bool:
@@ -67,12 +57,11 @@ class ProjectRetractions:
         return judged is not None and bool(judged.applied or self.automatic)
 
 
-def _printable(reason: str) -> str:
-    from memsync.safety.secrets import scan_text
-
+def _printable(reason: str, scanner: SecretScanner | None) -> str:
+    """A reason as reports show it: one line, bounded, and not repeated if it carries a credential."""
     if not reason.strip():
         return "no reason given"
-    if scan_text(reason, "reason"):
+    if scanner is not None and scanner.scan_text(reason, "reason"):
         return "reason withheld: it carries a credential"
     flat = " ".join(reason.split())
     return flat if len(flat) <= 120 else flat[:119] + "…"

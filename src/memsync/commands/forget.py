@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -92,11 +93,13 @@ def forget(
 
 def _check_reason(reason: str) -> None:
     from memsync.merge.retraction import MAX_REASON_CHARS
-    from memsync.safety.secrets import scan_text
+    from memsync.scanner_cache import open_scanner, scanner_setup
 
     if len(reason) > MAX_REASON_CHARS:
         raise UsageError(f"--reason is {len(reason)} characters; keep it to {MAX_REASON_CHARS}")
-    findings = scan_text(reason, "reason")
+    if not reason.strip():
+        return
+    findings = open_scanner(scanner_setup(os.environ)).scan_text(reason, "reason")
     if findings:
         rules = ", ".join(sorted({finding.rule for finding in findings}))
         raise UsageError(f"--reason carries a credential ({rules}); describe the problem without the secret itself")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -23,14 +24,15 @@ def incident(project: str, repo: Path, expressions_file: Path | None) -> None:
     from memsync.render import template_environment
     from memsync.safety.names import check_safe_name
     from memsync.safety.secret_rules import RULES
-    from memsync.safety.secrets import scan_text
+    from memsync.scanner_cache import open_scanner, scanner_setup
 
     check_safe_name(project, "project")
     if not (repo / ".git").exists() and not (repo / "HEAD").exists():
         raise UsageError(f"--repo {repo} is not a git repository; pass a full clone of the shared repository")
     remote = procedure.remote_of(repo)
     report = procedure.IncidentReport(project, remote, procedure.branch_heads(repo, remote))
-    report.leaks = procedure.find_leaks(repo, lambda text: [finding.rule for finding in scan_text(text)])
+    scanner = open_scanner(scanner_setup(os.environ))
+    report.leaks = procedure.find_leaks(repo, lambda text: [finding.rule for finding in scanner.scan_text(text)])
     report.retracted_by_rules = sum(1 for entry in read_retracted_set(repo, project).entries.values()
                                     if entry.source.startswith("secret-rule:"))
     patterns = {rule.id: rule.pattern.pattern for rule in RULES}
