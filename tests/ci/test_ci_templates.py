@@ -94,7 +94,7 @@ def test_no_template_swallows_failures_or_floats_an_image(path: Path) -> None:
 
 def test_workflow_triggers_queues_and_keeps_least_privilege() -> None:
     wf = load_yaml(GITHUB_WORKFLOW)
-    assert wf["on"]["push"]["paths"] == ["contributions/**"]
+    assert wf["on"]["push"]["paths"] == ["contributions/**", "retractions/**", "MAINTAINERS"]
     assert "workflow_dispatch" in wf["on"]
     assert wf["concurrency"]["cancel-in-progress"] is False
     assert wf["permissions"] == {}
@@ -138,7 +138,7 @@ def test_gitlab_job_serializes_runs_on_contribution_changes() -> None:
     assert job["resource_group"]
     assert job["image"]["entrypoint"] == [""]
     change_rules = [rule for rule in job["rules"] if "changes" in rule]
-    assert change_rules and all(rule["changes"] == ["contributions/**/*"] for rule in change_rules)
+    assert change_rules and all(rule["changes"] == ["contributions/**/*", "retractions/**/*", "MAINTAINERS"] for rule in change_rules)
     assert job["variables"]["GIT_DEPTH"] == "0"
     assert "--provider gitlab" in " ".join(job["script"])
 
@@ -149,7 +149,7 @@ def test_bitbucket_step_runs_on_contribution_changes_and_manually() -> None:
     step = branch_steps[0]["step"]
     # The schema accepts a step without a script; the forge does not.
     assert step["script"] and "--provider bitbucket" in " ".join(step["script"])
-    assert step["condition"]["changesets"]["includePaths"] == ["contributions/**"]
+    assert step["condition"]["changesets"]["includePaths"] == ["contributions/**", "retractions/**", "MAINTAINERS"]
     manual = doc["pipelines"]["custom"]["merge-memories"][0]["step"]
     assert manual["script"] == step["script"]
     assert "condition" not in manual

@@ -154,4 +154,4 @@ def test_scaffolded_ci_file_is_the_valid_template(tmp_path: Path, git_env: dict[
     repo = tmp_path / "r"
     setup_repo(repo, "--provider", "github")
     workflow = load_yaml(repo / ".github/workflows/merge-memories.yml")
-    assert workflow["on"]["push"]["paths"] == ["contributions/**"]
+    assert workflow["on"]["push"]["paths"] == ["contributions/**", "retractions/**", "MAINTAINERS"]
