@@ -4,19 +4,26 @@
 # refresh the digest deliberately (docs/ci.md says how), never by accident through a tag.
 ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
-# ---- builder: turn the source tree and every dependency into wheels --------------------
+# ---- builder: fetch every locked dependency, build mem-sync's own wheel -----------------
 FROM ${PYTHON_IMAGE} AS builder
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Every byte installed comes from a lock with hashes (scripts/lock.sh refreshes both), so a
+# rebuild months later installs the same files or fails; pip checks each download's sha256.
+# The build backend first, from its own lock; the build then runs without isolation so pip
+# never fetches an unpinned setuptools.
+COPY requirements-build.lock ./
+RUN pip install --require-hashes --requirement requirements-build.lock
+COPY requirements.lock ./
+# Every dependency ships wheels for linux/amd64 and linux/arm64, so no compiler is needed even
+# here; if a new dependency ever needs one, it belongs in this stage only.
+RUN pip wheel --require-hashes --wheel-dir /wheels --requirement requirements.lock \
+    && cp requirements.lock /wheels/requirements.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-# Every dependency ships manylinux wheels, so no compiler is needed even here; if a new
-# dependency ever needs one, it belongs in this stage only.
-# The requirements list names every wheel built, so the runtime installs exactly this set.
-RUN pip wheel --wheel-dir /wheels ".[fast,providers]" \
-    && find /wheels -name '*.whl' | sort > /wheels/requirements.txt
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels/self .
 
 # ---- runtime: git + the installed wheels, nothing else ------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -32,11 +39,16 @@ RUN apt-get update \
 # CI runners mount a workspace checked out by another user; git would refuse it as
 # "dubious ownership". The container only ever works on the repository it was given.
 RUN git config --system --add safe.directory '*'
-# Installed from the builder's wheels with no index: the image holds exactly what was built.
+# Installed from the builder's wheels with no index: the lock's hashes are checked a second
+# time, a dependency missing from the lock fails the build (hash mode refuses to resolve one),
+# and mem-sync itself is the one wheel built from this source tree.
 # pip compiles bytecode at install time, so a non-root user still starts fast.
 # (RUN --mount needs BuildKit, Docker's default builder since Engine 23.)
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels --requirement /wheels/requirements.txt \
+    pip install --no-index --find-links=/wheels --require-hashes \
+        --requirement /wheels/requirements.lock \
+    && pip install --no-index --no-deps /wheels/self/mem_sync-*.whl \
+    && pip check \
     && mem-sync --version
 ENTRYPOINT ["mem-sync"]
 CMD ["--help"]
