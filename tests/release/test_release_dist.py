@@ -1,0 +1,30 @@
+"""The acceptance of a release, run here: build, twine check, hashed install, --version, quickstart."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ci_support import ROOT
+
+pytestmark = pytest.mark.release
+
+
+def test_built_dists_pass_twine_install_from_the_lock_and_run_the_quickstart(
+        tmp_path: Path) -> None:
+    pytest.importorskip("twine", reason="pip install 'mem-sync[test]' brings twine")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_dist.py"),
+                             "--work", str(tmp_path)],
+                            capture_output=True, text=True, check=False, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    version = re.search(r"__version__ = \"([^\"]+)\"",
+                        (ROOT / "src" / "memsync" / "__init__.py").read_text()).group(1)
+    assert f"ran        mem-sync, version {version}" in result.stdout
+    assert "twine      check --strict passed" in result.stdout
+    assert "ci-merge --repo examples/shared-repo --dry-run" in result.stdout
+    # The wheel that ran is the one built here, from the sdist.
+    assert (tmp_path / "dist" / f"mem_sync-{version}-py3-none-any.whl").is_file()
+    assert (tmp_path / "user-venv" / "bin" / "mem-sync").is_file()
