@@ -165,3 +165,17 @@ def test_setup_repo_ships_the_same_bytes_as_ci_templates(template: Path, package
     copy = ROOT / "src" / "memsync" / "scaffold" / "ci" / packaged
     assert copy.read_bytes() == template.read_bytes(), (
         f"{copy} drifted from {template}; copy ci-templates/ over it")
+
+
+@pytest.mark.parametrize(("path", "provider"), [
+    (GITHUB_WORKFLOW, "github"), (GITLAB_CI, "gitlab"), (BITBUCKET_PIPELINES, "bitbucket"),
+], ids=lambda v: getattr(v, "name", v))
+def test_template_names_this_versions_release_exactly_once(path: Path, provider: str) -> None:
+    """setup-repo swaps that one reference; a version bump must move it (scripts/release.py)."""
+    from memsync import release
+
+    text = path.read_text()
+    reference = release.default_reference(provider)
+    pattern = rf"(?m)^\s*(?:uses|image|name): {re.escape(reference)}$"
+    assert len(re.findall(pattern, text)) == 1, (path.name, reference)
+    assert "your-org" not in text

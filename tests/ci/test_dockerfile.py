@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.metadata
-import importlib.util
 import json
 import re
 import shutil
@@ -110,14 +109,12 @@ def test_final_stages_have_git_no_compilers_and_the_right_user() -> None:
 
 
 def _can_build_wheels_here() -> bool:
-    if importlib.util.find_spec("wheel") is not None:
-        return True
     try:
         version = importlib.metadata.version("setuptools")
     except importlib.metadata.PackageNotFoundError:
         return False
-    # setuptools ships its own bdist_wheel from 70.1 on.
-    return tuple(int(part) for part in version.split(".")[:2]) >= (70, 1)
+    # pyproject's SPDX licence (PEP 639) needs setuptools 77, which also ships bdist_wheel.
+    return tuple(int(part) for part in version.split(".")[:2]) >= (77, 0)
 
 
 def test_builder_context_builds_a_wheel_with_templates_and_entry_point(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ci_support import TEMPLATES, load_yaml
+from ci_support import TEMPLATES, load_yaml, run_tool, tool
 
 PLACES = {
     "github": (".github/workflows/merge-memories.yml", TEMPLATES / "github" / "merge-memories.yml"),
@@ -155,3 +155,69 @@ def test_scaffolded_ci_file_is_the_valid_template(tmp_path: Path, git_env: dict[
     setup_repo(repo, "--provider", "github")
     workflow = load_yaml(repo / ".github/workflows/merge-memories.yml")
     assert workflow["on"]["push"]["paths"] == ["contributions/**", "retractions/**", "MAINTAINERS"]
+
+
+def version() -> str:
+    from memsync import __version__
+
+    return __version__
+
+
+@pytest.mark.parametrize("provider", sorted(PLACES))
+def test_scaffold_names_this_versions_release_and_no_placeholder(
+        provider: str, tmp_path: Path, git_env: dict[str, str]) -> None:
+    repo = tmp_path / "r"
+    result = setup_repo(repo, "--provider", provider)
+    assert result.returncode == 0, result.stderr
+    ci_path = PLACES[provider][0]
+    text = (repo / ci_path).read_text()
+    for path in [ci_path, "README.md"]:
+        body = (repo / path).read_text()
+        assert "your-org" not in body and "your_org" not in body, path
+    expected = (f"uses: mem-sync/mem-sync@v{version()}" if provider == "github"
+                else f"ghcr.io/mem-sync/mem-sync:{version()}")
+    assert expected in text
+    assert expected.removeprefix("uses: ") in result.stdout
+    assert expected.removeprefix("uses: ") in (repo / "README.md").read_text()
+    assert "your-org" not in result.stdout
+
+
+IMAGE = "registry.example.com:5000/platform/mem-sync@sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize("provider", sorted(PLACES))
+def test_image_override_is_written_and_the_file_stays_valid(
+        provider: str, tmp_path: Path, git_env: dict[str, str]) -> None:
+    repo = tmp_path / "r"
+    result = setup_repo(repo, "--provider", provider, "--image", IMAGE)
+    assert result.returncode == 0, result.stderr
+    ci_path = PLACES[provider][0]
+    text = (repo / ci_path).read_text()
+    assert "ghcr.io" not in text and "mem-sync/mem-sync@" not in text
+    doc = load_yaml(repo / ci_path)
+    if provider == "github":
+        steps = doc["jobs"]["merge"]["steps"]
+        assert [s["uses"] for s in steps if s.get("id") == "merge"] == [f"docker://{IMAGE}"]
+        lint = run_tool([tool("actionlint"), "-shellcheck", tool("shellcheck"), "-no-color",
+                         str(repo / ci_path)])
+        assert lint.returncode == 0, lint.stdout
+        schema = "vendor.github-workflows"
+    elif provider == "gitlab":
+        assert doc["merge-memories"]["image"]["name"] == IMAGE
+        schema = "vendor.gitlab-ci"
+    else:
+        assert doc["image"] == IMAGE
+        schema = "vendor.bitbucket-pipelines"
+    check = run_tool([tool("check-jsonschema"), "--builtin-schema", schema, str(repo / ci_path)])
+    assert check.returncode == 0, check.stdout
+
+
+@pytest.mark.parametrize("bad", ["mem-sync", "ghcr.io/team/mem-sync:latest", "Ghcr.io/X:1",
+                                 "ghcr.io/team/mem-sync@sha256:abc", "a b:1"])
+def test_an_unpinned_or_malformed_image_is_refused_in_one_line(
+        bad: str, tmp_path: Path, git_env: dict[str, str]) -> None:
+    result = setup_repo(tmp_path / "r", "--provider", "gitlab", "--image", bad)
+    assert result.returncode == 2
+    assert "not a pinned image reference" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

@@ -7,16 +7,19 @@ files are ever committed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import click
 
+from memsync import __version__, release
 from memsync.atomic import atomic_write_bytes
 from memsync.errors import MemSyncError, UsageError
 from memsync.publish.git import Identity, is_repository, run_git
 from memsync.publish.remote import FORGES
+from memsync.render import render_template
 
 PROVIDERS = FORGES
 
@@ -47,34 +50,41 @@ class SetupResult:
     commit: str | None = None
 
 
-def scaffold_files(provider: str) -> list[ScaffoldFile]:
-    """Everything setup-repo writes for ``provider``, in a stable order."""
+def scaffold_files(provider: str, image: str | None = None) -> list[ScaffoldFile]:
+    """Everything setup-repo writes for ``provider``, in a stable order.
+
+    ``image`` (a pinned reference) replaces the released image the CI file names by default.
+    """
     if provider not in PROVIDERS:
         raise UsageError(f"unknown provider '{provider}'; use one of: {', '.join(PROVIDERS)}")
     package = resources.files("memsync")
     source, target = CI_TEMPLATES[provider]
+    reference = release.chosen_reference(provider, image)
+    ci_file = _with_reference(package.joinpath("scaffold", "ci", source).read_text("utf-8"),
+                              release.default_reference(provider), reference, source)
     files = [ScaffoldFile(f"{name}/.gitkeep", b"") for name in KEEP_DIRS]
-    files.append(ScaffoldFile(target, package.joinpath("scaffold", "ci", source).read_bytes()))
+    files.append(ScaffoldFile(target, ci_file.encode("utf-8")))
     files.append(ScaffoldFile(".gitignore", package.joinpath("scaffold", "gitignore").read_bytes()))
-    files.append(ScaffoldFile("README.md", _render_readme(provider).encode("utf-8")))
+    readme = render_template("shared_repo_readme.md.j2", provider=provider, reference=reference,
+                             repository=release.published().repository, version=__version__)
+    files.append(ScaffoldFile("README.md", readme.encode("utf-8")))
     return files
 
 
-def _render_readme(provider: str) -> str:
-    import jinja2  # only setup-repo and the action render documents; keep --help fast
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("memsync", "templates"),
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Markdown, not HTML
-    )
-    return env.get_template("shared_repo_readme.md.j2").render(provider=provider)
+def _with_reference(text: str, default: str, reference: str, source: str) -> str:
+    # Each template names its default reference on exactly one line, as a whole YAML value;
+    # tests keep it so, and this refuses rather than write a file that runs something else.
+    pattern = re.compile(rf"(?m)^(\s*(?:uses|image|name): ){re.escape(default)}$")
+    if len(pattern.findall(text)) != 1:
+        raise MemSyncError(f"the packaged template {source} does not name {default} exactly "
+                           f"once; reinstall mem-sync")
+    return pattern.sub(lambda match: match.group(1) + reference, text)
 
 
-def setup_repository(directory: Path, provider: str, *, force: bool = False) -> SetupResult:
+def setup_repository(directory: Path, provider: str, *, force: bool = False,
+                     image: str | None = None) -> SetupResult:
     """Create or complete the shared repository at ``directory`` and commit setup-repo's files."""
-    files = scaffold_files(provider)
+    files = scaffold_files(provider, image)
     directory = directory.resolve()
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a directory; pick another path")
@@ -152,10 +162,13 @@ def _identity_args(root: Path) -> list[str]:
               help="Forge whose CI runs the merge job.")
 @click.option("--force", is_flag=True,
               help="Overwrite scaffold files you changed (they are skipped otherwise).")
-def setup_repo(directory: Path, provider: str, force: bool) -> int:
+@click.option("--image", metavar="REF",
+              help="Run this image (pinned by tag or digest, e.g. a copy in your own registry) "
+                   "instead of this mem-sync version's released image.")
+def setup_repo(directory: Path, provider: str, force: bool, image: str | None) -> int:
     """Scaffold a shared memory repository in DIRECTORY with CI for your forge."""
     try:
-        result = setup_repository(directory, provider, force=force)
+        result = setup_repository(directory, provider, force=force, image=image)
     except OSError as error:
         raise MemSyncError(f"cannot write the repository at {directory}: {error.strerror}; "
                            f"check the path and its permissions") from None
@@ -174,5 +187,6 @@ def setup_repo(directory: Path, provider: str, force: bool) -> int:
     else:
         click.echo("nothing to commit")
     target = CI_TEMPLATES[provider][1]
-    click.echo(f"next: edit `your-org` in {target}, push the repository, see its README.md")
+    click.echo(f"{target} runs {release.chosen_reference(provider, image)}")
+    click.echo("next: add the secret its README.md names (if any), then push the repository")
     return 0
