@@ -121,8 +121,16 @@ def test_workflow_pins_its_actions_and_passes_only_declared_inputs() -> None:
 def test_action_is_a_docker_action_with_the_contract_inputs_and_outputs() -> None:
     action = load_yaml(ACTION_YML)
     assert action["runs"]["using"] == "docker"
-    assert action["runs"]["image"] == "Dockerfile"
-    assert (ROOT / action["runs"]["image"]).is_file()
+    # main builds the image; a release tag's commit runs the published one by digest
+    # (scripts/release.py pin), the digest that commit's published.json records.
+    from memsync.release import published
+
+    images = published()
+    if images.action_digest:
+        assert action["runs"]["image"] == f"docker://{images.action_image}@{images.action_digest}"
+    else:
+        assert action["runs"]["image"] == "Dockerfile"
+        assert (ROOT / action["runs"]["image"]).is_file()
     assert set(action["inputs"]) == {
         "cap", "retention-days", "publish", "branch", "base", "labels", "reviewers", "draft",
         "profiles", "strict", "secrets", "dry-run", "working-directory", "token",
