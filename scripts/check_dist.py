@@ -111,6 +111,25 @@ def install_like_the_image(work: Path, wheel: Path) -> Path:
     return bin_dir
 
 
+def scaffold_from_the_wheel(bin_dir: Path, work: Path, version: str) -> None:
+    """setup-repo from the installed wheel: its packaged templates and published.json."""
+    for provider, ci_file in (("github", ".github/workflows/merge-memories.yml"),
+                              ("gitlab", ".gitlab-ci.yml"),
+                              ("bitbucket", "bitbucket-pipelines.yml")):
+        repo = work / f"team-{provider}"
+        run(["git", "init", "-q", repo], "git init")
+        run(["git", "-C", repo, "config", "user.name", "check"], "git config")
+        run(["git", "-C", repo, "config", "user.email", "check@example.com"], "git config")
+        output = run([bin_dir / "mem-sync", "setup-repo", repo, "--provider", provider],
+                     f"mem-sync setup-repo --provider {provider}")
+        text = (repo / ci_file).read_text(encoding="utf-8")
+        wanted = (f"@v{version}" if provider == "github"
+                  else f"mem-sync:{version}" if f"mem-sync:{version}" in text else "@sha256:")
+        if "your-org" in text + output or wanted not in text or wanted not in output:
+            raise Failed(f"setup-repo --provider {provider} did not name the image of {version}:\n"
+                         + output)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dist", type=Path, help="check these built files instead of building")
@@ -144,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         if "dry run: nothing written" not in report or "quarantined" not in report:
             raise Failed("the quickstart dry run did not report its plan:\n" + report)
         print("ran        mem-sync ci-merge --repo examples/shared-repo --dry-run")
+        scaffold_from_the_wheel(bin_dir, work, version)
+        print("ran        mem-sync setup-repo: each CI file names this version's image")
     except Failed as error:
         print(f"check_dist: {error}", file=sys.stderr)
         return 1

@@ -84,7 +84,8 @@ def swap_references(root: Path, old: dict[str, str], new: dict[str, str]) -> lis
             if len(pattern.findall(text)) != 1:
                 raise Refused(f"{name} does not name {old[provider]} exactly once; "
                               f"fix the template first")
-            write(root, name, pattern.sub(lambda m: m.group(1) + new[provider], text))
+            replacement = new[provider]
+            write(root, name, pattern.sub(lambda m, r=replacement: m.group(1) + r, text))
             changed.append(name)
     return changed
 

@@ -25,6 +25,7 @@ def test_built_dists_pass_twine_install_from_the_lock_and_run_the_quickstart(
     assert f"ran        mem-sync, version {version}" in result.stdout
     assert "twine      check --strict passed" in result.stdout
     assert "ci-merge --repo examples/shared-repo --dry-run" in result.stdout
+    assert "setup-repo: each CI file names this version's image" in result.stdout
     # The wheel that ran is the one built here, from the sdist.
     assert (tmp_path / "dist" / f"mem_sync-{version}-py3-none-any.whl").is_file()
     assert (tmp_path / "user-venv" / "bin" / "mem-sync").is_file()
