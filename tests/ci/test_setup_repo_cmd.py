@@ -174,8 +174,15 @@ def test_scaffold_names_this_versions_release_and_no_placeholder(
     for path in [ci_path, "README.md"]:
         body = (repo / path).read_text()
         assert "your-org" not in body and "your_org" not in body, path
-    expected = (f"uses: mem-sync/mem-sync@v{version()}" if provider == "github"
-                else f"ghcr.io/mem-sync/mem-sync:{version()}")
+    from memsync.release import published
+
+    images = published()
+    if provider == "github":
+        expected = f"uses: {images.repository}@v{version()}"
+    elif images.version == version() and images.digest:  # a release commit: by digest
+        expected = f"{images.image}@{images.digest}"
+    else:
+        expected = f"{images.image}:{version()}"
     assert expected in text
     assert expected.removeprefix("uses: ") in result.stdout
     assert expected.removeprefix("uses: ") in (repo / "README.md").read_text()
