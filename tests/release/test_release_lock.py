@@ -130,3 +130,21 @@ def test_dockerfile_installs_only_hashed_locked_bytes() -> None:
     for run in pip_runs:
         for command in re.findall(r"pip (?:install|wheel) [^&]*", run):
             assert ("--require-hashes" in command or "--no-deps" in command), command
+
+
+def test_the_refresh_command_reproduces_the_committed_locks(tmp_path: Path) -> None:
+    """scripts/lock.sh on an unchanged pyproject.toml changes no byte (needs uv and PyPI)."""
+    if shutil.which("uv") is None:
+        pytest.skip("uv is not installed (pip install 'mem-sync[test]' brings it)")
+    for name in (*LOCK_FILES, "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "src", tmp_path / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (tmp_path / "scripts").mkdir()
+    for name in ("lock.sh", "lockcheck.py"):
+        shutil.copy2(ROOT / "scripts" / name, tmp_path / "scripts" / name)
+    result = subprocess.run(["bash", str(tmp_path / "scripts" / "lock.sh")], capture_output=True,
+                            text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name in ("requirements.lock", "requirements-build.lock"):
+        assert (tmp_path / name).read_bytes() == (ROOT / name).read_bytes(), name
