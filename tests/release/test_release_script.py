@@ -205,3 +205,15 @@ def test_release_notes_carry_the_changes_digests_and_how_to_verify() -> None:
     assert f"ghcr.io/mem-sync/mem-sync-action@{D2}" in notes
     assert "cosign verify" in notes and "--certificate-oidc-issuer" in notes
     assert "### Added" in notes and "{{" not in notes.replace("{{ json", "")
+
+
+def test_one_version_source_and_a_changelog_section_for_it() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "memsync.__version__"}
+    # main is always releasable as tagged: `check-tag v<version>` is the workflow's first step.
+    result = release(ROOT, "check-tag", f"v{version()}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == version()
