@@ -29,6 +29,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The reference rules are memsync.release's own (what setup-repo writes), from this checkout.
+sys.path.insert(0, str(ROOT / "src"))
 SEMVER = re.compile(r"\d+\.\d+\.\d+")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 BOT = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
@@ -68,7 +70,6 @@ def published(root: Path) -> dict[str, str | None]:
 
 def references(data: dict[str, str | None], version: str) -> dict[str, str]:
     """What each template names for ``version``: memsync.release's rules, from this checkout."""
-    sys.path.insert(0, str(ROOT / "src"))
     from memsync.release import PublishedImages, default_reference
 
     images = PublishedImages(**data)  # type: ignore[arg-type]
@@ -76,16 +77,15 @@ def references(data: dict[str, str | None], version: str) -> dict[str, str]:
 
 
 def swap_references(root: Path, old: dict[str, str], new: dict[str, str]) -> list[str]:
+    from memsync.release import replace_reference
+
     changed = []
     for provider, paths in TEMPLATES.items():
         for name in paths:
-            text = read(root, name)
-            pattern = re.compile(rf"(?m)^(\s*(?:uses|image|name): ){re.escape(old[provider])}$")
-            if len(pattern.findall(text)) != 1:
-                raise Refused(f"{name} does not name {old[provider]} exactly once; "
-                              f"fix the template first")
-            replacement = new[provider]
-            write(root, name, pattern.sub(lambda m, r=replacement: m.group(1) + r, text))
+            try:
+                write(root, name, replace_reference(read(root, name), old[provider], new[provider]))
+            except ValueError as error:
+                raise Refused(f"{name} {error}; fix the template first") from None
             changed.append(name)
     return changed
 
@@ -214,7 +214,6 @@ def pin(root: Path, repository: str, image_digest: str, action_digest: str,
 # ---- notes ------------------------------------------------------------------------------
 
 def notes(root: Path, image_digest: str, action_digest: str) -> str:
-    sys.path.insert(0, str(ROOT / "src"))
     import jinja2
 
     version = current_version(root)

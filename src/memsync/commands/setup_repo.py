@@ -7,7 +7,6 @@ files are ever committed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -72,13 +71,10 @@ def scaffold_files(provider: str, image: str | None = None) -> list[ScaffoldFile
 
 
 def _with_reference(text: str, default: str, reference: str, source: str) -> str:
-    # Each template names its default reference on exactly one line, as a whole YAML value;
-    # tests keep it so, and this refuses rather than write a file that runs something else.
-    pattern = re.compile(rf"(?m)^(\s*(?:uses|image|name): ){re.escape(default)}$")
-    if len(pattern.findall(text)) != 1:
-        raise MemSyncError(f"the packaged template {source} does not name {default} exactly "
-                           f"once; reinstall mem-sync")
-    return pattern.sub(lambda match: match.group(1) + reference, text)
+    try:
+        return release.replace_reference(text, default, reference)
+    except ValueError as error:
+        raise MemSyncError(f"the packaged template {source} {error}; reinstall mem-sync") from None
 
 
 def setup_repository(directory: Path, provider: str, *, force: bool = False,

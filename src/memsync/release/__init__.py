@@ -62,6 +62,18 @@ def default_reference(provider: str, images: PublishedImages | None = None,
     return image_reference(images, version)
 
 
+def replace_reference(text: str, old: str, new: str) -> str:
+    """``text`` with the ``uses:``/``image:``/``name:`` value ``old`` swapped for ``new``.
+
+    Each CI template names its reference exactly once, as a whole YAML value; anything else
+    raises ValueError rather than write a file that runs something other than asked.
+    """
+    pattern = re.compile(rf"(?m)^(\s*(?:uses|image|name): ){re.escape(old)}$")
+    if len(pattern.findall(text)) != 1:
+        raise ValueError(f"does not name {old} exactly once")
+    return pattern.sub(lambda match: match.group(1) + new, text)
+
+
 def checked_image(reference: str) -> str:
     """A user's --image, refused in one line unless it is a pinned image reference."""
     reference = reference.strip().removeprefix("docker://")
