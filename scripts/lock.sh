@@ -20,9 +20,10 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 # The commands below are written into each file's header exactly as run; Renovate re-runs
-# them from there when it proposes an update, so keep them free of local paths.
-uv pip compile --quiet "$@" pyproject.toml --universal --generate-hashes --python-version 3.11 \
-  --extra providers --extra distill --output-file requirements.lock
-uv pip compile --quiet "$@" requirements-build.in --universal --generate-hashes --python-version 3.11 \
-  --output-file requirements-build.lock
+# them from there when it proposes an update, so keep them free of local paths, and give
+# every option's value after `=` (Renovate's pip-compile manager refuses `--extra NAME`).
+uv pip compile --quiet "$@" pyproject.toml --universal --generate-hashes --python-version=3.11 \
+  --extra=providers --extra=distill --output-file=requirements.lock
+uv pip compile --quiet "$@" requirements-build.in --universal --generate-hashes \
+  --python-version=3.11 --output-file=requirements-build.lock
 python scripts/lockcheck.py

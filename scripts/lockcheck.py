@@ -176,7 +176,7 @@ def project_requirements(pyproject: Mapping[str, object]) -> tuple[list[Requirem
             continue
         if extra not in LOCKED_EXTRAS and extra != "fast":
             problems.append(f"pyproject.toml has the extra '{extra}', which the lock does not "
-                            f"cover; add `--extra {extra}` to scripts/lock.sh and to "
+                            f"cover; add `--extra={extra}` to scripts/lock.sh and to "
                             f"LOCKED_EXTRAS in scripts/lockcheck.py")
         wanted += [Requirement(text) for text in items]
     return wanted, problems
@@ -191,7 +191,7 @@ def check(root: Path) -> tuple[list[str], str]:
     wanted, extra_problems = project_requirements(pyproject)
     problems += extra_problems
     for extra in LOCKED_EXTRAS:
-        if f"--extra {extra}" not in runtime.command:
+        if f"--extra={extra}" not in runtime.command.split():
             problems.append(f"requirements.lock was not made with --extra {extra}; {FIX}")
     if "--universal" not in runtime.command:
         problems.append(f"requirements.lock was resolved for one platform only; {FIX}")

@@ -12,6 +12,13 @@ import pytest
 from ci_support import DOCKERFILE, ROOT
 
 LOCKCHECK = ROOT / "scripts" / "lockcheck.py"
+# What Renovate's pip-compile manager accepts in a `uv pip compile` header (its common.ts).
+RENOVATE_OPTIONS_WITH_VALUES = {"--output-file", "--extra", "--extra-index-url", "--constraints",
+                                "--constraint", "--python-version", "--no-emit-package",
+                                "--prerelease", "--format", "--resolution", "--group"}
+RENOVATE_UV_OPTIONS = {"-v", "--generate-hashes", "--emit-index-url", "--index-url",
+                       "--all-extras", "--no-strip-extras", "--universal",
+                       *RENOVATE_OPTIONS_WITH_VALUES}
 LOCK_FILES = ("pyproject.toml", "requirements.lock", "requirements-build.in",
               "requirements-build.lock")
 
@@ -105,13 +112,20 @@ def test_lock_headers_hold_the_refresh_commands_of_scripts_lock_sh() -> None:
     """Renovate re-runs the header command; it must be lock.sh's, with no local path."""
     script = (ROOT / "scripts" / "lock.sh").read_text()
     commands = [re.sub(r"\s+", " ", c.replace("\\\n", " ")).replace(' --quiet "$@"', "").strip()
-                for c in re.findall(r"(?ms)^uv pip compile .*?--output-file \S+", script)]
+                for c in re.findall(r"(?ms)^uv pip compile .*?--output-file=\S+", script)]
     assert len(commands) == 2
     for lock_name, command in zip(("requirements.lock", "requirements-build.lock"), commands,
                                   strict=True):
         header = (ROOT / lock_name).read_text().splitlines()[1].lstrip("# ").strip()
         assert header == command, (lock_name, header, command)
         assert "/" not in header
+        # Renovate's pip-compile manager re-runs only headers it can parse: known uv options,
+        # and every option's value after `=`.
+        for arg in header.split()[3:]:
+            if arg.startswith("-"):
+                option = arg.split("=", 1)[0]
+                assert option in RENOVATE_UV_OPTIONS, option
+                assert (option in RENOVATE_OPTIONS_WITH_VALUES) == ("=" in arg), arg
 
 
 def test_dockerfile_installs_only_hashed_locked_bytes() -> None:
