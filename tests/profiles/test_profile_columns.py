@@ -12,6 +12,7 @@ from collections import Counter
 from itertools import chain
 from pathlib import Path
 
+import metrics_oracle as oracle
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -155,7 +156,7 @@ def _token(key: tuple) -> bytes:
 @SETTINGS
 @given(dev_files)
 def test_packed_summary_counts_like_the_plain_summary(files: list[list[dict]]) -> None:
-    plain = metrics.summarize(metrics.dev_facts(chain.from_iterable(files)))
+    plain = oracle.summarize(oracle.dev_facts(chain.from_iterable(files)))
     packed = _packed_summary(files)
     assert packed.total == plain.total
     assert sorted(packed.keys) == sorted(map(_token, plain.keys))
@@ -167,7 +168,7 @@ def test_packed_summary_counts_like_the_plain_summary(files: list[list[dict]]) -
 @SETTINGS
 @given(dev_files, st.data())
 def test_packed_counts_of_rows_match_the_plain_facts(files: list[list[dict]], data: st.DataObject) -> None:
-    plain = metrics.summarize(metrics.dev_facts(chain.from_iterable(files)))
+    plain = oracle.summarize(oracle.dev_facts(chain.from_iterable(files)))
     packed = _packed_summary(files)
     _, _, plain_keys = plain.keys_by_session()
     _, _, packed_keys = packed.keys_by_session()
@@ -183,9 +184,9 @@ team_files = st.dictionaries(st.sampled_from(["ann", "bob", "cy", "dee"]), dev_f
 @SETTINGS
 @given(team_files)
 def test_team_tally_over_packed_summaries_equals_plain_team_stats(team: dict[str, list[list[dict]]]) -> None:
-    plain = metrics.team_stats({dev: metrics.summarize(metrics.dev_facts(chain.from_iterable(files)))
+    plain = oracle.team_stats({dev: oracle.summarize(oracle.dev_facts(chain.from_iterable(files)))
                                 for dev, files in team.items()})
-    packed = metrics.team_stats({dev: _packed_summary(files) for dev, files in team.items()})
+    packed = oracle.team_stats({dev: _packed_summary(files) for dev, files in team.items()})
     assert packed.total == plain.total
     assert packed.devs == plain.devs
     for name in ("type_counts", "concept_counts", "concept_holders", "monthly"):
@@ -193,7 +194,7 @@ def test_team_tally_over_packed_summaries_equals_plain_team_stats(team: dict[str
 
 
 def test_team_tally_refuses_developers_out_of_name_order() -> None:
-    summary = metrics.summarize(metrics.dev_facts([observation("a")]))
+    summary = oracle.summarize(oracle.dev_facts([observation("a")]))
     tally = metrics.TeamTally()
     tally.add("bob", summary)
     with pytest.raises(ValueError, match="name order"):
@@ -226,13 +227,13 @@ def test_generated_pages_equal_pages_built_on_the_plain_path(team: dict[str, lis
         stored = {path.split("/")[2] for path in run.written if path.endswith(SUMMARY_NAME)}
         assert set(again.reused) == stored
 
-        summaries = {dev: metrics.summarize(metrics.dev_facts(chain.from_iterable(files)))
+        summaries = {dev: oracle.summarize(oracle.dev_facts(chain.from_iterable(files)))
                      for dev, files in sorted(team.items())}
         summaries = {dev: summary for dev, summary in summaries.items() if summary.total}
         inputs = ProjectInputs(
             project="demo", dev_summaries=summaries,
             merged_keys=frozenset(map(composite_key, _without_repeats(merged))),
-            newest_export_millis=None, team=metrics.team_stats(summaries),
+            newest_export_millis=None, team=oracle.team_stats(summaries),
         )
         plain = build_outputs(inputs, now_millis=NOW, anonymize=anonymize) if summaries else {}
         assert fast == plain

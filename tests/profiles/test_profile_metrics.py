@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import metrics_oracle as oracle
 from profile_team import DAY, NOW_MILLIS
 
 from builders import BASE_MILLIS, observation, read_json
@@ -116,8 +117,8 @@ def test_team_concepts_flag_concepts_one_person_holds(team: Path) -> None:
 # --- edge cases on the pure functions --------------------------------------------------------
 
 def _profile(observations: list[dict]) -> dict:
-    per_dev = {"solo": metrics.summarize(metrics.dev_facts(observations))}
-    team = metrics.team_stats(per_dev)
+    per_dev = {"solo": oracle.summarize(oracle.dev_facts(observations))}
+    team = oracle.team_stats(per_dev)
     return metrics.developer_profile("solo", "demo", per_dev["solo"], team, set(), now_millis=NOW_MILLIS)
 
 
@@ -157,8 +158,8 @@ def test_empty_concepts_give_empty_map_and_zero_coverage() -> None:
 
 
 def test_no_observations_give_zeros_not_errors() -> None:
-    team = metrics.team_stats({"other": metrics.summarize(metrics.dev_facts([observation("x")]))})
-    profile = metrics.developer_profile("solo", "demo", metrics.summarize([]), team, set(),
+    team = oracle.team_stats({"other": oracle.summarize(oracle.dev_facts([observation("x")]))})
+    profile = metrics.developer_profile("solo", "demo", oracle.summarize([]), team, set(),
                                         now_millis=NOW_MILLIS)
     assert profile["survivalRate"] == {"exported": 0, "survived": 0, "rate": 0.0}
     assert profile["temporalPattern"]["consistency"] == 0.0

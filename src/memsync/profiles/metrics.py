@@ -1,8 +1,9 @@
 """The five per-developer metrics and the team aggregates, over observations already parsed.
 
-Nothing here touches the filesystem or the clock: callers turn each developer's observations
-into ``ObservationFacts`` (``dev_facts``: parsed once, deduplicated by composite key), count them
-once (``summarize``) and pass the summaries with the merged set's keys and "now". Every output is
+Nothing here touches the filesystem or the clock: callers count each developer's observations
+once into a ``DevSummary`` (``columns.summarize_columns``: deduplicated by composite key) and
+pass the summaries with the merged set's keys and "now". (The per-observation reference
+path these counts are held to lives with the tests: tests/profiles/metrics_oracle.py.) Every output is
 sorted by explicit keys and every float is rounded here, so equal inputs give equal bytes.
 
 Definitions that the reference tool leaves open are fixed here and documented in
@@ -24,12 +25,12 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, chain, compress, repeat
-from operator import getitem, itemgetter, not_, sub
+from operator import getitem, not_, sub
 from typing import Any, NamedTuple, Protocol
 
 import orjson
 
-from memsync.model import CompositeKey, Observation, composite_key, iso_from_millis, to_millis
+from memsync.model import CompositeKey, iso_from_millis, to_millis
 from memsync.model import parse_string_list as _parse_string_list
 
 # The six code-mode types always appear in a spectrum, even at zero, so charts line up.
@@ -137,41 +138,10 @@ def day_number(epoch: Any) -> int | None:
     return day
 
 
-# --- one observation, read once -----------------------------------------------------------
-
-class ObservationFacts(NamedTuple):
-    """What the metrics need from one observation, parsed once (narratives are not kept)."""
-
-    key: CompositeKey
-    type: str
-    concepts: tuple[str, ...]
-    files: tuple[str, ...]
-    day: int | None
-
-
-def observation_facts(obs: Observation) -> ObservationFacts:
-    """The record of a validated observation dict (``model.check_observation``)."""
-    return ObservationFacts(
-        key=composite_key(obs),
-        type=str(obs.get("type") or "unknown"),
-        concepts=concept_list(obs.get("concepts")),
-        files=file_list(obs.get("files_read"), obs.get("files_modified")),
-        day=day_number(obs.get("created_at_epoch")),
-    )
-
-
-def dev_facts(observations: Iterable[Observation]) -> list[ObservationFacts]:
-    """One record per composite key; a later copy (a newer export) replaces an earlier one in
-    place, so the order of first appearance is kept."""
-    by_key: dict[CompositeKey, ObservationFacts] = {}
-    for obs in observations:
-        facts = observation_facts(obs)
-        by_key[facts.key] = facts
-    return list(by_key.values())
-
+# --- one developer, counted once ---------------------------------------------------------
 
 class ObservationCounts(NamedTuple):
-    """Types, concepts and days of some observations, counted as ``summarize`` counts them."""
+    """Types, concepts and days of some observations, counted as their summary counts them."""
 
     types: Counter[str]
     concepts: Counter[str]
@@ -183,6 +153,8 @@ class PackedObservations(Protocol):
 
     def __len__(self) -> int: ...
 
+    def fields(self) -> tuple[Any, ...]: ...
+
     def keys_by_session(self) -> tuple[Sequence[str], Sequence[int], Sequence[Hashable]]: ...
 
     def counts_of(self, rows: Iterable[int]) -> ObservationCounts: ...
@@ -192,7 +164,7 @@ class PackedObservations(Protocol):
 class DevSummary:
     """One developer's counts, computed once and shared by the team totals and their profile."""
 
-    facts: Sequence[ObservationFacts] | PackedObservations   # deduplicated by composite key
+    facts: PackedObservations           # deduplicated by composite key (columns.PackedFacts)
     keys: Collection[Hashable]          # distinct composite keys (or their columns.key_digest)
     type_counts: Mapping[str, int]
     concept_counts: Mapping[str, int]   # observations mentioning each concept
@@ -208,47 +180,11 @@ class DevSummary:
     def keys_by_session(self) -> tuple[Sequence[str], Sequence[int], Sequence[Hashable]]:
         """(sessions, how many keys each has, the keys with each session's together): equal keys
         have equal sessions. ``counts_of`` takes positions in these keys."""
-        if not isinstance(self.facts, Sequence):
-            return self.facts.keys_by_session()
-        groups = self._facts_by_session()
-        return list(groups), list(map(len, groups.values())), [facts.key for facts in chain(*groups.values())]
+        return self.facts.keys_by_session()
 
     def counts_of(self, rows: Iterable[int]) -> ObservationCounts:
         """The counts of the observations at ``rows`` (positions in ``keys_by_session``'s keys)."""
-        if not isinstance(self.facts, Sequence):
-            return self.facts.counts_of(rows)
-        grouped = list(chain.from_iterable(self._facts_by_session().values()))
-        chosen = [grouped[row] for row in rows]
-        days = Counter(map(_DAY, chosen))
-        days.pop(None, None)
-        return ObservationCounts(Counter(map(_TYPE, chosen)), Counter(chain.from_iterable(map(_CONCEPTS, chosen))),
-                                 days)
-
-    def _facts_by_session(self) -> dict[str, list[ObservationFacts]]:
-        groups: dict[str, list[ObservationFacts]] = {}
-        for facts in self.facts:  # type: ignore[union-attr]
-            groups.setdefault(facts.key[0], []).append(facts)
-        return groups
-
-
-_KEY, _TYPE, _CONCEPTS, _FILES, _DAY = (itemgetter(index) for index in range(5))
-
-
-def summarize(facts: Sequence[ObservationFacts]) -> DevSummary:
-    """Count everything in one pass per column; the loops run in C (map, chain, Counter)."""
-    paths = list(chain.from_iterable(map(_FILES, facts)))
-    day_counts = Counter(map(_DAY, facts))
-    day_counts.pop(None, None)
-    return DevSummary(
-        facts=facts,
-        keys=frozenset(map(_KEY, facts)),
-        type_counts=Counter(map(_TYPE, facts)),
-        concept_counts=Counter(chain.from_iterable(map(_CONCEPTS, facts))),
-        day_counts=day_counts,
-        directory_counts=Counter(map(directory_of, paths)),
-        distinct_files=len(set(paths)),
-        file_references=len(paths),
-    )
+        return self.facts.counts_of(rows)
 
 
 # --- team statistics, computed once per project -------------------------------------------
@@ -266,8 +202,8 @@ class TeamStats:
 
 
 class TeamTally:
-    """``team_stats`` built one developer at a time, in name order, so a caller can add each
-    developer as soon as it is read.
+    """The team's statistics built one developer at a time, in name order, so a caller can add
+    each developer as soon as it is read.
 
     An observation two developers both exported counts once for the team (the copy of the
     alphabetically first developer), but both hold its concepts.
@@ -336,14 +272,6 @@ class TeamTally:
             concept_holders={concept: frozenset(devs) for concept, devs in self._holders.items()},
             monthly=dict(monthly),
         )
-
-
-def team_stats(summaries: Mapping[str, DevSummary]) -> TeamStats:
-    """Add up every developer's counts (see ``TeamTally``)."""
-    tally = TeamTally()
-    for dev in sorted(summaries):
-        tally.add(dev, summaries[dev])
-    return tally.stats()
 
 
 # --- the five metrics ---------------------------------------------------------------------

@@ -85,10 +85,8 @@ class Fingerprint:
 
 
 def encode_summary(summary: metrics.DevSummary, *, fingerprint: bytes, newest_export_millis: int) -> bytes | None:
-    """The stored form of a summary from ``columns.summarize_columns`` (None for any other)."""
+    """The stored form of a summary from ``columns.summarize_columns``."""
     facts = summary.facts
-    if not isinstance(facts, columns.PackedFacts):
-        return None
     stored = StoredSummary(
         format=SUMMARY_FORMAT,
         fingerprint=fingerprint,
