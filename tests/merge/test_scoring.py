@@ -2,7 +2,6 @@ import math
 
 import pytest
 
-from memsync.errors import UsageError
 from memsync.merge.scoring import (
     STRATEGY_WEIGHTS,
     Weights,
@@ -55,10 +54,10 @@ def test_hook_score_of_a_150_day_old_bugfix_with_full_access():
 
 
 def test_weights_must_sum_to_one():
-    with pytest.raises(UsageError, match="sum to 1"):
+    with pytest.raises(ValueError, match="sum to 1"):
         Weights(type=0.5, recency=0.5, third=0.5)
 
 
 def test_weights_must_not_be_negative():
-    with pytest.raises(UsageError, match="negative"):
+    with pytest.raises(ValueError, match="negative"):
         Weights(type=1.2, recency=-0.2, third=0.0)

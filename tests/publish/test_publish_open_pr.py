@@ -7,6 +7,7 @@ import pytest
 from fakes.git_http import GitHttpServer
 from fakes.gitrepos import clone, commit_file, git, seed_remote
 from memsync.errors import GitError
+from memsync.merge.report import MergeReport
 from memsync.publish.flow import PublishOptions, open_pull_request, publish
 from memsync.publish.providers.registry import make_provider
 
@@ -52,18 +53,10 @@ def test_push_mode_uses_mem_sync_git_token_from_environment(tmp_path):
         work = clone(url, tmp_path / "ci")
         server.credentials = ("oauth2", "git-secret")
 
-        class Report:
-            changed_paths = ["merged/demo/latest.json"]
-            exit_code = 0
-            changed = True
-
-            def to_dict(self):
-                return {"version": "0.1.0", "projects": [], "totals": {}}
-
         def merge():
             (work / "merged/demo").mkdir(parents=True, exist_ok=True)
             (work / "merged/demo/latest.json").write_text("{}\n")
-            return Report()
+            return MergeReport(now_millis=0, dry_run=False, changed_paths=["merged/demo/latest.json"])
 
         with pytest.raises(GitError) as caught:
             publish(work, merge, PublishOptions(mode="push", env={}))

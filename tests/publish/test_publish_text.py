@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from memsync.merge.report import MergeReport, ProjectReport, Quarantined
 from memsync.publish.flow import render_commit_message, render_pr_text, summarize
 
 
-def report(**overrides):
-    """A report shaped like MergeReport.to_dict() (see /tmp/interfaces.md)."""
-    base = {
-        "tool": "mem-sync", "version": "0.1.0", "now": 1773945000,
-        "nowIso": "2026-03-19T18:30:00.000Z", "dryRun": False, "changed": True,
-        "changedPaths": ["merged/demo/latest.json", ".merge-state.json"],
-        "projects": [{"project": "demo", "changed": True,
-                      "newFiles": ["contributions/demo/alice/x.json"], "merged": 12, "added": 3,
-                      "evicted": 1, "keepProtected": 2, "quarantinedFiles": 1,
-                      "secretFindings": 2, "addedTitles": ["Use WAL mode", "Pin SQLite",
-                                                           "Cache | table <b>"],
-                      "evictedTitles": ["Old note"]}],
-        "quarantined": [{"file": "contributions/demo/bob/bad.json", "project": "demo",
-                         "reason": "observations[3].created_at_epoch must be an integer"}],
-        "secretFindings": [
+def report(**overrides) -> MergeReport:
+    """A report as ci-merge returns it."""
+    demo = ProjectReport(
+        project="demo", changed=True, new_files=["contributions/demo/alice/x.json"], merged=12, added=3,
+        evicted=1, keep_protected=2, quarantined_files=1, secret_findings=2,
+        added_titles=["Use WAL mode", "Pin SQLite", "Cache | table <b>"], evicted_titles=["Old note"])
+    fields = {
+        "now_millis": 1773945000_000, "dry_run": False,
+        "changed_paths": ["merged/demo/latest.json", ".merge-state.json"],
+        "projects": [demo],
+        "quarantined": [Quarantined("contributions/demo/bob/bad.json", "demo",
+                                    "observations[3].created_at_epoch must be an integer")],
+        "secret_findings": [
             {"file": "contributions/demo/carol/c.json", "project": "demo",
              "rules": ["github-pat"], "fields": ["narrative"],
              "key": {"memory_session_id": "sess-carol", "title": "Deploy with [REDACTED]",
@@ -31,13 +32,11 @@ def report(**overrides):
              "rules": ["github-pat", "aws-access-key"], "fields": ["facts"],
              "key": {"memory_session_id": "sess-carol", "title": "AWS setup",
                      "created_at_epoch": 1773900000001}}],
-        "retentionDeleted": ["contributions/demo/alice/old.json"],
-        "profiles": {"written": ["profiles/demo/alice/profile.json"]},
-        "totals": {"newFiles": 1, "merged": 12, "added": 3, "evicted": 1, "keepProtected": 2,
-                   "quarantinedFiles": 1, "secretFindings": 2},
+        "retention_deleted": ["contributions/demo/alice/old.json"],
+        "profiles_written": ["profiles/demo/alice/profile.json"],
     }
-    base.update(overrides)
-    return base
+    fields.update(overrides)
+    return MergeReport(**fields)
 
 
 def test_pr_body_shows_counts_titles_and_how_to_review():
@@ -62,7 +61,7 @@ def test_secret_findings_appear_by_rule_only():
 def test_titles_are_truncated_and_inert_in_markdown():
     long = "x" * 200
     r = report()
-    r["projects"][0]["addedTitles"] = [long, "ping @octocat", "a|b <script>"]
+    r.projects[0].added_titles = [long, "ping @octocat", "a|b <script>"]
     _, body = render_pr_text(summarize(r), branch="b", base="main")
     assert "x" * 79 + "…" in body and "x" * 80 not in body
     assert "@octocat" not in body and "@\u200boctocat" in body
@@ -71,15 +70,14 @@ def test_titles_are_truncated_and_inert_in_markdown():
 
 def test_same_report_renders_same_bytes_and_nothing_run_specific():
     one = render_pr_text(summarize(report()), branch="b", base="main")
-    two = render_pr_text(summarize(report(now=1800000000, nowIso="2027-01-15T08:00:00.000Z")),
+    two = render_pr_text(summarize(report(now_millis=1800000000_000)),
                          branch="b", base="main")
     assert one == two
 
 
 def test_commit_message_of_several_projects():
     r = report()
-    r["projects"].append(dict(r["projects"][0], project="api", added=1))
-    r["totals"] = dict(r["totals"], added=4)
+    r.projects.append(dataclasses.replace(r.projects[0], project="api", added=1))
     message = render_commit_message(summarize(r))
     assert message.splitlines()[0] == "mem-sync: merge 4 new observations across 2 projects"
     assert "- api: 1 added" in message
@@ -88,8 +86,8 @@ def test_commit_message_of_several_projects():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(max_size=120), max_size=8), st.lists(st.text(max_size=30), max_size=4))
 def test_any_titles_and_rules_render_without_breaking_the_table(titles, rules):
-    r = report(secretFindings=[{"rules": rules, "file": "f", "key": {"title": "t"}}])
-    r["projects"][0]["addedTitles"] = titles
+    r = report(secret_findings=[{"rules": rules, "file": "f", "key": {"title": "t"}}])
+    r.projects[0].added_titles = titles
     s = summarize(r)
     _, body = render_pr_text(s, branch="b", base="main")
     for item in s["projects"][0]["addedTitles"]:

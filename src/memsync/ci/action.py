@@ -14,11 +14,14 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from memsync.errors import MemSyncError, RepoError, UsageError
+
+if TYPE_CHECKING:
+    from memsync.merge.report import MergeReport
 
 PUBLISH_MODES = ("none", "push", "pr")
 SECRET_POLICIES = ("quarantine", "fail", "off")
@@ -181,8 +184,7 @@ def mask_command(secret: str) -> list[str]:
     return [f"::add-mask::{escape_data(value)}" for value in values]
 
 
-def annotations(report: Mapping[str, Any], *, strict: bool, secrets: str,
-                path_prefix: str = "") -> list[str]:
+def annotations(report: MergeReport, *, strict: bool, secrets: str, path_prefix: str = "") -> list[str]:
     """One annotation per quarantined file and per observation withheld for credentials.
 
     Errors where the step fails because of them (``strict``, ``secrets=fail``), warnings
@@ -192,12 +194,12 @@ def annotations(report: Mapping[str, Any], *, strict: bool, secrets: str,
         return f"{path_prefix}/{file}" if path_prefix else file
 
     lines = []
-    for item in report.get("quarantined", []):
+    for quarantined in report.quarantined:
         level = "error" if strict else "warning"
         lines.append(workflow_command(
-            level, f"{item['reason']} (the file was left untouched and not merged)",
-            file=located(item["file"]), title="mem-sync: quarantined contribution"))
-    for item in report.get("secretFindings", []):
+            level, f"{quarantined.reason} (the file was left untouched and not merged)",
+            file=located(quarantined.file), title="mem-sync: quarantined contribution"))
+    for item in report.secret_findings:
         level = "error" if secrets == "fail" else "warning"
         title = item.get("key", {}).get("title") or "(untitled)"
         lines.append(workflow_command(
@@ -206,20 +208,20 @@ def annotations(report: Mapping[str, Any], *, strict: bool, secrets: str,
             f"{', '.join(item.get('fields', []))}); it was left out of the merge. Rotate them: "
             "they are in this repository's history",
             file=located(item["file"]), title="mem-sync: credentials in a contribution"))
-    for failure in report.get("failures", []):
+    for failure in report.failures:
         lines.append(workflow_command("error", failure, title="mem-sync"))
     return lines
 
 
 # ---- outputs and summary ---------------------------------------------------------------------
 
-def action_outputs(report: Mapping[str, Any], publish: Mapping[str, Any] | None) -> dict[str, str]:
-    totals = report.get("totals", {})
+def action_outputs(report: MergeReport, publish: Mapping[str, Any] | None) -> dict[str, str]:
+    totals = report.totals()
     return {
-        "merged-count": str(totals.get("merged", 0)),
-        "evicted-count": str(totals.get("evicted", 0)),
-        "quarantined-count": str(totals.get("quarantinedFiles", 0)),
-        "changed": "true" if report.get("changed") else "false",
+        "merged-count": str(totals["merged"]),
+        "evicted-count": str(totals["evicted"]),
+        "quarantined-count": str(totals["quarantinedFiles"]),
+        "changed": "true" if report.changed else "false",
         "pr-url": (publish or {}).get("url") or "",
         "pr-operation": (publish or {}).get("operation") or "none",
     }
@@ -251,7 +253,7 @@ def render_summary(report: Mapping[str, Any] | None, publish: Mapping[str, Any] 
 @dataclass
 class ActionRun:
     exit_code: int
-    report: dict[str, Any] | None = None
+    report: MergeReport | None = None
     publish: dict[str, Any] | None = None
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -318,9 +320,9 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
     options = MergeOptions(repo=repo, cap=inputs.cap, retention_days=inputs.retention_days,
                            dry_run=inputs.dry_run, secrets=inputs.secrets, strict=inputs.strict,
                            profiles=inputs.profiles, scanner_setup=scanner_setup(env))
-    reports: list[Any] = []
+    reports: list[MergeReport] = []
 
-    def merge() -> Any:
+    def merge() -> MergeReport:
         report = run_merge(options)
         reports.append(report)
         return report
@@ -333,9 +335,10 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
     if not reports:
         raise MemSyncError("publishing finished without running the merge; this is a bug in "
                            "mem-sync, please report it")
-    report = reports[-1].to_dict()
+    report = reports[-1]
+    document = report.to_dict()  # for the templates
 
-    out.write(render_report(report, "text"))
+    out.write(render_report(document, "text"))
     for line in annotations(report, strict=inputs.strict, secrets=inputs.secrets,
                             path_prefix=prefix):
         print(line, file=out)
@@ -344,13 +347,12 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
     outputs = action_outputs(report, publish_dict)
     _append(env.get("GITHUB_OUTPUT"), format_outputs(outputs))
     _append(env.get("GITHUB_STEP_SUMMARY"),
-            render_summary(report, publish_dict, inputs,
+            render_summary(document, publish_dict, inputs,
                            repository=env.get("GITHUB_REPOSITORY", ""), notes=tuple(notes)))
-    return ActionRun(exit_code=int(report.get("exitCode", reports[-1].exit_code)), report=report,
-                     publish=publish_dict, outputs=outputs)
+    return ActionRun(exit_code=report.exit_code, report=report, publish=publish_dict, outputs=outputs)
 
 
-def _publish(repo: Path, merge: Callable[[], Any], inputs: ActionInputs, mode: str,
+def _publish(repo: Path, merge: Callable[[], MergeReport], inputs: ActionInputs, mode: str,
              branch_ran_on: str | None) -> dict[str, Any]:
     from memsync.publish.flow import PublishOptions, publish
     from memsync.publish.git import Identity

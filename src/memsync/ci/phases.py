@@ -45,10 +45,11 @@ from memsync.merge.assemble import PreviousFile, lay_out_project, survivors_of
 from memsync.merge.dedup import CandidateTable
 from memsync.merge.ingest import FileRecords, SecretHit, ingest_merged
 from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
-from memsync.merge.report import MergeReport, ProjectReport, Quarantined, truncate_title
+from memsync.merge.report import TITLE_CHARS, MergeReport, ProjectReport, Quarantined
 from memsync.merge.scoring import Weights
 from memsync.model import MergeState, Observation, ProcessedFile, ProjectState, document_chunks, dump_state, to_millis
 from memsync.safety.secrets import SecretScanner, rules_fingerprint
+from memsync.text import shorten
 
 REPORT_TITLE_LIMIT = 50
 
@@ -214,7 +215,7 @@ def report_secret(report: MergeReport, file: str, project: str, hit: SecretHit) 
         "project": project,
         "rules": list(hit.rules),
         "fields": list(hit.fields),
-        "key": {"memory_session_id": session, "title": truncate_title(title), "created_at_epoch": epoch},
+        "key": {"memory_session_id": session, "title": shorten(title, TITLE_CHARS), "created_at_epoch": epoch},
     })
 
 
@@ -390,8 +391,8 @@ def _project_report(project: ProjectRun, plan: ProjectPlan) -> ProjectReport:
         retraction_notes=project.retractions.notes[:REPORT_TITLE_LIMIT] if project.retractions else [],
         added_keys=plan.added,
         evicted_keys=plan.evicted,
-        added_titles=[truncate_title(key[1]) for key in plan.added[:REPORT_TITLE_LIMIT]],
-        evicted_titles=[truncate_title(key[1]) for key in heapq.nsmallest(REPORT_TITLE_LIMIT, plan.evicted)],
+        added_titles=[shorten(key[1], TITLE_CHARS) for key in plan.added[:REPORT_TITLE_LIMIT]],
+        evicted_titles=[shorten(key[1], TITLE_CHARS) for key in heapq.nsmallest(REPORT_TITLE_LIMIT, plan.evicted)],
         previous_from=None if previous is None else "index" if previous.spans else "parsed",
     )
 

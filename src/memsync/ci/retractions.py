@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from memsync.atomic import StagedWrite, current_bytes
 from memsync.ci.repo import ContributionFile, discover_contributions, read_bytes_nofollow, relative
 from memsync.ci.staging import stage
-from memsync.atomic import StagedWrite, current_bytes
 from memsync.errors import QuarantineReason
 from memsync.merge.dedup import CandidateTable
 from memsync.merge.ingest import SecretHit
 from memsync.merge.report import MergeReport, Quarantined
-from memsync.safety.secrets import SecretScanner
 from memsync.merge.retraction import (
     RETRACTED_NAME,
     RETRACTIONS_DIR,
@@ -33,6 +32,8 @@ from memsync.merge.retraction import (
     parse_retraction,
     retract_for_secrets,
 )
+from memsync.safety.secrets import SecretScanner
+from memsync.text import shorten
 
 MAINTAINERS_FILE = "MAINTAINERS"
 MAX_RETRACTION_BYTES = 4 * 1024 * 1024
@@ -63,8 +64,7 @@ def _printable(reason: str, scanner: SecretScanner | None) -> str:
         return "no reason given"
     if scanner is not None and scanner.scan_text(reason, "reason"):
         return "reason withheld: it carries a credential"
-    flat = " ".join(reason.split())
-    return flat if len(flat) <= 120 else flat[:119] + "…"
+    return shorten(reason, 120, one_line=True)
 
 
 def read_retraction_input(repo: Path, output_dir: str, report: MergeReport) -> dict[str, ProjectRetractions]:

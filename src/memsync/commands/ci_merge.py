@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from memsync.commands.publish_flags import publish_options, publish_options_from_flags
+from memsync.errors import UsageError
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
 
 
@@ -68,11 +69,14 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
     defaults = STRATEGY_WEIGHTS[strategy]
     weights = None
     if (type_weight, recency_weight, third_weight) != (None, None, None):
-        weights = Weights(
-            type=defaults.type if type_weight is None else type_weight,
-            recency=defaults.recency if recency_weight is None else recency_weight,
-            third=defaults.third if third_weight is None else third_weight,
-        )
+        try:
+            weights = Weights(
+                type=defaults.type if type_weight is None else type_weight,
+                recency=defaults.recency if recency_weight is None else recency_weight,
+                third=defaults.third if third_weight is None else third_weight,
+            )
+        except ValueError as error:
+            raise UsageError(f"{error}; adjust --type-weight/--recency-weight/--third-weight") from None
     options = MergeOptions(
         repo=repo, contributions_dir=contributions_dir, output_dir=output_dir,
         state_file=state_file, cap=cap, retention_days=retention_days, project=project,

@@ -57,8 +57,8 @@ def publish_options_from_flags(**flags: Any) -> Any:
 
     Extra keywords (the command's own flags) are ignored, so a command may pass ``**kwargs``.
     """
-    from memsync.publish.git import Identity
     from memsync.publish.flow import PublishOptions
+    from memsync.publish.git import Identity
 
     def split(value: Any) -> tuple[str, ...]:
         if value is None:

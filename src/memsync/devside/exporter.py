@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memsync import __version__
-from memsync.publish import git as gitops
 from memsync.atomic import atomic_write_bytes
 from memsync.devside.claude_mem import (
     count_observations,
@@ -29,7 +28,9 @@ from memsync.devside.claude_mem import (
 from memsync.devside.config import ExportFilters, ProjectConfig, RemoteConfig
 from memsync.errors import DatabaseError, GitError, PushRejected, RepoError, SecretsFound
 from memsync.model import build_envelope, dump_document, iso_from_millis, stamp_from_millis, to_millis
+from memsync.publish import git as gitops
 from memsync.safety.names import check_safe_name
+from memsync.text import shorten
 
 if TYPE_CHECKING:
     from memsync.safety.secrets import Finding, SecretScanner
@@ -196,8 +197,7 @@ def safe_title(scanner: SecretScanner, obs: dict[str, Any], limit: int = 80) -> 
         return "(untitled)"
     from memsync.safety.secrets import redact as redact_text
 
-    shown = " ".join(redact_text(title, scanner.scan_text(title)).split())
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    return shorten(redact_text(title, scanner.scan_text(title)), limit, one_line=True)
 
 
 def _refusal(scanner: SecretScanner, flagged: list[tuple[dict[str, Any], list[Finding]]]) -> str:

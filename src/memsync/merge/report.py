@@ -81,8 +81,9 @@ class MergeReport:
     def changed(self) -> bool:
         return bool(self.changed_paths)
 
-    def to_dict(self) -> dict[str, Any]:
-        totals = {
+    def totals(self) -> dict[str, int]:
+        """The run's counts over every project (keys as in the JSON report)."""
+        return {
             "newFiles": sum(len(p.new_files) for p in self.projects),
             "merged": sum(p.merged for p in self.projects),
             "added": sum(p.added for p in self.projects),
@@ -92,6 +93,10 @@ class MergeReport:
             "quarantinedFiles": len(self.quarantined),
             "secretFindings": len(self.secret_findings),
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (``--format json``) and what templates read; the code passes the
+        report itself."""
         return {
             "tool": "mem-sync",
             "version": __version__,
@@ -108,10 +113,7 @@ class MergeReport:
             "retentionDeleted": self.retention_deleted,
             "profiles": {"written": self.profiles_written, "reused": self.profiles_reused},
             "failures": self.failures,
-            "totals": totals,
+            "totals": self.totals(),
             "exitCode": self.exit_code,
         }
 
-
-def truncate_title(title: str) -> str:
-    return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from memsync.errors import UsageError
-
 TYPE_WEIGHTS: dict[str, float] = {
     "decision": 1.0,
     "bugfix": 0.9,
@@ -29,13 +27,14 @@ class Weights:
     third: float
 
     def __post_init__(self) -> None:
+        """ValueError for weights no score can use; the caller names the setting that set them."""
         parts = (self.type, self.recency, self.third)
         if any(part < 0 for part in parts):
-            raise UsageError(f"scoring weights must not be negative, got {parts}")
+            raise ValueError(f"scoring weights must not be negative, got {parts}")
         if not math.isclose(sum(parts), 1.0, abs_tol=1e-9):
-            raise UsageError(
+            raise ValueError(
                 f"scoring weights must sum to 1, got {self.type} + {self.recency} + {self.third} "
-                f"= {sum(parts):g}; adjust --type-weight/--recency-weight/--third-weight"
+                f"= {sum(parts):g}"
             )
 
 

@@ -15,30 +15,21 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from memsync import __version__
 from memsync.errors import GitError, PushRejected, UsageError
+from memsync.merge.report import MergeReport
 from memsync.publish import git
 from memsync.publish.git import Identity
 from memsync.publish.providers.base import DEFAULT_BACKOFF, PullRequestSpec, sync_pull_request
+from memsync.text import shorten
 
 MODES = ("none", "push", "pr")
 TITLE_LIMIT = 80
 LIST_LIMIT = 50
 # Branch variables CI systems set when they check out a detached HEAD.
 _CI_BRANCH_VARIABLES = ("GITHUB_REF_NAME", "CI_COMMIT_BRANCH", "BITBUCKET_BRANCH")
-
-
-class MergeReportLike(Protocol):
-    """What publish needs from ``memsync.ci.merge_job.MergeReport``."""
-
-    @property
-    def changed(self) -> bool: ...
-
-    changed_paths: list[str]
-    exit_code: int
-
-    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -70,10 +61,10 @@ class PublishResult:
     commit: str | None
     attempts: int
     # The last merge's report (the one whose result was published), for printing/exit code.
-    report: Any = field(default=None, compare=False, repr=False)
+    report: MergeReport | None = field(default=None, compare=False, repr=False)
 
 
-def publish(repo: Path, merge: Callable[[], MergeReportLike],
+def publish(repo: Path, merge: Callable[[], MergeReport],
             options: PublishOptions) -> PublishResult:
     """Run ``merge()`` on the checkout at ``repo`` and publish its result per ``options.mode``."""
     if options.mode not in MODES:
@@ -142,7 +133,7 @@ def open_pull_request(
 
 
 # ---------------------------------------------------------------------------- push mode
-def _publish_push(repo: Path, merge: Callable[[], MergeReportLike], options: PublishOptions,
+def _publish_push(repo: Path, merge: Callable[[], MergeReport], options: PublishOptions,
                   branch: str, git_env: dict[str, str]) -> PublishResult:
     state: dict[str, Any] = {"report": merge(), "committed": False}
     state["committed"] = _commit(repo, state["report"], options, git_env)
@@ -169,13 +160,13 @@ def _publish_push(repo: Path, merge: Callable[[], MergeReportLike], options: Pub
 
 
 # ---------------------------------------------------------------------------- pr mode
-def _publish_pr(repo: Path, merge: Callable[[], MergeReportLike], options: PublishOptions,
+def _publish_pr(repo: Path, merge: Callable[[], MergeReport], options: PublishOptions,
                 base: str, env: Mapping[str, str], git_env: dict[str, str]) -> PublishResult:
     if options.branch == base:
         raise UsageError(f"--branch and --base are both '{base}'; the rolling PR branch must be "
                          "a branch of its own, e.g. mem-sync/merge")
     forge = _provider(repo, options, env, git_env)  # fail on a missing token before any push
-    report: Any = None
+    report: MergeReport | None = None
     for attempt in range(1, options.max_attempts + 1):
         tips = git.fetch(repo, options.remote, [base, options.branch], env=git_env)
         base_tip = tips[base]
@@ -204,7 +195,7 @@ def _publish_pr(repo: Path, merge: Callable[[], MergeReportLike], options: Publi
                     f"({options.max_attempts} attempts); another job may be publishing to the "
                     "same branch: re-run this one after it finishes") from None
             continue
-        summary = summarize(report.to_dict())
+        summary = summarize(report)
         title, body = render_pr_text(summary, branch=options.branch, base=base,
                                      kind="mr" if forge.name == "gitlab" else "pr")
         spec = PullRequestSpec(head=options.branch, base=base, title=title, body=body,
@@ -237,12 +228,9 @@ def _delete_rolling_branch(repo: Path, options: PublishOptions, expected: str,
         pass
 
 
-def _commit(repo: Path, report: MergeReportLike, options: PublishOptions,
+def _commit(repo: Path, report: MergeReport, options: PublishOptions,
             git_env: dict[str, str]) -> bool:
-    if not report.changed_paths:
-        return False
-    data = report.to_dict()
-    if data.get("dryRun"):
+    if not report.changed_paths or report.dry_run:
         return False  # a dry run lists what it would write; there is nothing to commit
     # git add fails on a path that is neither on disk nor tracked; such a path has nothing
     # to commit anyway.
@@ -251,7 +239,7 @@ def _commit(repo: Path, report: MergeReportLike, options: PublishOptions,
     paths = [p for p in report.changed_paths if p in tracked or (repo / p).exists()]
     if not paths:
         return False
-    message = render_commit_message(summarize(data))
+    message = render_commit_message(summarize(report))
     return git.commit_paths(repo, paths, message, options.identity, env=git_env)
 
 
@@ -326,51 +314,42 @@ def _provider(repo: Path, options: PublishOptions, env: Mapping[str, str],
 
 
 # ---------------------------------------------------------------------------- text
-def summarize(report: Mapping[str, Any]) -> dict[str, Any]:
+def summarize(report: MergeReport) -> dict[str, Any]:
     """The merge report reduced to what commit messages and PR bodies show (pure).
 
     Titles are truncated and made inert for Markdown; secret findings keep rule names and
     counts only, so neither a secret nor where it sat reaches a PR.
     """
-    projects = []
-    for p in report.get("projects") or []:
-        projects.append({
-            "project": _inert(str(p.get("project", ""))),
-            "newFiles": len(p.get("newFiles") or []) if isinstance(p.get("newFiles"), list)
-            else int(p.get("newFiles") or 0),
-            "merged": int(p.get("merged") or 0),
-            "added": int(p.get("added") or 0),
-            "evicted": int(p.get("evicted") or 0),
-            "keepProtected": int(p.get("keepProtected") or 0),
-            "quarantinedFiles": int(p.get("quarantinedFiles") or 0),
-            "secretFindings": int(p.get("secretFindings") or 0),
-            "addedTitles": [_title(t) for t in (p.get("addedTitles") or [])[:LIST_LIMIT]],
-            "evictedTitles": [_title(t) for t in (p.get("evictedTitles") or [])[:LIST_LIMIT]],
-            "retracted": int(p.get("retracted") or 0),
-            "retractionNotes": [_title(t, limit=200) for t in (p.get("retractionNotes") or [])[:LIST_LIMIT]],
-        })
-    totals_in = report.get("totals") or {}
-    totals = {key: int(totals_in.get(key) or sum(p[key] for p in projects))
-              for key in ("newFiles", "merged", "added", "evicted", "keepProtected",
-                          "quarantinedFiles", "secretFindings")}
-    rules: Counter[str] = Counter()
-    for finding in report.get("secretFindings") or []:
-        for rule in finding.get("rules") or []:
-            rules[str(rule)] += 1
-    quarantined = report.get("quarantined") or []
-    profiles = (report.get("profiles") or {}).get("written") or []
+    projects = [
+        {
+            "project": _inert(p.project),
+            "newFiles": len(p.new_files),
+            "merged": p.merged,
+            "added": p.added,
+            "evicted": p.evicted,
+            "keepProtected": p.keep_protected,
+            "quarantinedFiles": p.quarantined_files,
+            "secretFindings": p.secret_findings,
+            "addedTitles": [_title(t) for t in p.added_titles[:LIST_LIMIT]],
+            "evictedTitles": [_title(t) for t in p.evicted_titles[:LIST_LIMIT]],
+            "retracted": p.retracted,
+            "retractionNotes": [_title(t, limit=200) for t in p.retraction_notes[:LIST_LIMIT]],
+        }
+        for p in report.projects
+    ]
+    rules = Counter(str(rule) for finding in report.secret_findings for rule in finding["rules"])
+    quarantined = report.quarantined
     return {
-        "version": str(report.get("version", "")),
+        "version": __version__,
         "projects": projects,
-        "totals": totals,
-        "quarantined": [{"file": _inert(str(q.get("file", ""))),
-                         "reason": _title(str(q.get("reason", "")), limit=200)}
+        "totals": report.totals(),
+        "quarantined": [{"file": _inert(q.file), "reason": _title(q.reason, limit=200)}
                         for q in quarantined[:LIST_LIMIT]],
         "quarantinedMore": max(0, len(quarantined) - LIST_LIMIT),
         "secretRules": [{"rule": _inert(rule), "count": count}
                         for rule, count in sorted(rules.items())],
-        "profilesWritten": list(profiles),
-        "retentionDeleted": list(report.get("retentionDeleted") or []),
+        "profilesWritten": list(report.profiles_written),
+        "retentionDeleted": list(report.retention_deleted),
     }
 
 
@@ -391,10 +370,7 @@ def render_pr_text(summary: Mapping[str, Any], *, branch: str, base: str,
 
 
 def _title(text: str, *, limit: int = TITLE_LIMIT) -> str:
-    text = " ".join(str(text).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return _inert(text)
+    return _inert(shorten(text, limit, one_line=True))
 
 
 def _inert(text: str) -> str:

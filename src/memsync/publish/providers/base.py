@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol, TypeVar
 
 from memsync.errors import ProviderError
 from memsync.publish.remote import Remote
+from memsync.text import shorten
 
 T = TypeVar("T")
 
@@ -235,5 +236,4 @@ def requests_failure(error: BaseException) -> Failure | None:
 
 
 def _short(text: str | None, limit: int = 160) -> str:
-    line = " ".join((text or "").split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return shorten(text or "", limit, one_line=True)
