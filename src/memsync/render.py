@@ -11,7 +11,7 @@ import orjson
 @lru_cache(maxsize=1)
 def template_environment() -> Any:
     """The jinja2 environment for every human-facing document (templates/*.j2)."""
-    import jinja2  # lazy: costs ~40 ms that `mem-sync --help` need not pay
+    import jinja2  # lazy: an import `mem-sync --help` need not pay for (bench/startup_bench.py)
 
     return jinja2.Environment(
         loader=jinja2.PackageLoader("memsync", "templates"),

@@ -62,7 +62,7 @@ def score_rows(table: CandidateTable, total_devs: int, settings: MergeSettings) 
 
     Each column is one chain of C-level ``map`` passes, in exactly the order of operations of
     ``type + recency + third`` in ``scoring.score`` (the bytes of every score depend on it):
-    a function call per row was a third of a cold merge's planning."""
+    a function call per row cost a large share of a cold merge's planning."""
     weights = settings.weights
     hook = settings.strategy == "hook"
     # diffusion of a key only one developer has: most keys; the others are corrected below

@@ -1,4 +1,4 @@
-"""Eviction scores (SPEC §4): how much an observation is worth keeping, in [0, 1]."""
+"""Eviction scores: how much an observation is worth keeping, in [0, 1] (docs/merge-semantics.md, Scoring)."""
 
 from __future__ import annotations
 

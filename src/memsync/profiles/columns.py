@@ -1,7 +1,7 @@
 """One developer's observations as columns, counted in C: the fast path behind profiles.
 
-The reference path (tests/profiles/metrics_oracle.py) builds one record per observation, ~10-20
-us of Python each; at a million observations that was most of a profile run. Here a developer's
+The reference path (tests/profiles/metrics_oracle.py) builds one Python record per observation;
+at a million observations that was most of a profile run (docs/profiles.md has the figures). Here a developer's
 observations arrive as columns (one list per field, from the typed decoder), every step is a
 ``map``/``Counter``/``dict`` over a whole column, and a column that is not the common shape (a
 JSON array of clean strings) falls back value by value to the very functions of the plain path,
@@ -9,7 +9,7 @@ so both paths give the same ``DevSummary`` (tests/profiles/test_profile_columns.
 path to the oracle).
 
 What crosses from a worker to the parent is small: counters, and ``PackedFacts``: a 16-byte
-digest per composite key (``key_digest``; it pickles, hashes and stores several times cheaper
+digest per composite key (``key_digest``; it pickles, hashes and stores cheaper
 than a tuple, and names no session or title), grouped by session, with the type, day and raw
 concepts of each observation in flat buffers, read again only for the observations another
 developer also exported (``counts_of``). ``summary_store`` keeps the same between runs.

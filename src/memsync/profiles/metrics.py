@@ -303,7 +303,7 @@ def concept_map(
     """
     own = summary.concept_counts
     team_counts = team.concept_counts
-    # Sorting plain tuples, then building the rows, is several times faster than sorting dicts.
+    # Sorting plain tuples, then building the rows, is much faster than sorting dicts.
     order = sorted(
         (-max(team_counts.get(name, 0), own.get(name, 0)), -own.get(name, 0), name)
         for name in team_counts.keys() | own.keys()
@@ -415,7 +415,7 @@ def developer_profile(
     now_millis: int,
     anonymize: bool = True,
 ) -> dict[str, Any]:
-    """``profile.json`` for one developer (SPEC §3.4 names, camelCase)."""
+    """``profile.json`` for one developer (field names as docs/profiles.md lists them, camelCase)."""
     return {
         "devName": dev,
         "project": project,

@@ -67,8 +67,8 @@ def _environment() -> Any:
 
     class DictsFirst(jinja2.Environment):
         """``row.count`` looks the key up first: the templates read plain dicts, and jinja2's
-        default (the attribute first, a raised AttributeError, then the key) was half of a
-        page's rendering time."""
+        default (the attribute first, a raised AttributeError, then the key) dominated a page's
+        rendering time."""
 
         def getattr(self, obj: Any, attribute: str) -> Any:
             if type(obj) is dict and attribute in obj:

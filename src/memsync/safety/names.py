@@ -6,7 +6,7 @@ import re
 
 from memsync.errors import UnsafeName
 
-# Same rule as SPEC §2: a leading alphanumeric, then at most 63 of [A-Za-z0-9._-].
+# A leading alphanumeric, then at most 63 of [A-Za-z0-9._-] (docs/merge-semantics.md, Quarantine).
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
