@@ -85,20 +85,17 @@ FIRST = {
     "profiles/other/team-overview.json": "b2378e4fca3eedc3",
 }
 
+# the second run: what changed since the first (the other project is untouched)
 SECOND = {
+    **FIRST,
     ".merge-state.json": "1c0ff4fc09879f77",
     "merged/demo/.latest-index.msgpack": "968e494aad49291a",
     "merged/demo/latest.json": "f992d86f35f68580",
-    "merged/other/.latest-index.msgpack": "bc4aea53b6efc2c5",
-    "merged/other/latest.json": "0faccd7fe1c2a4cb",
     "profiles/demo/README.md": "8a77172c1ce25a18",
-    "profiles/demo/alice/.summary.msgpack": "2bbf9a98cfc661b3",
     "profiles/demo/alice/profile.json": "f0f9284e807e289f",
     "profiles/demo/alice/profile.md": "d2d77cdbcb483182",
-    "profiles/demo/bob/.summary.msgpack": "09600587a588e589",
     "profiles/demo/bob/profile.json": "cbbda2c77c082735",
     "profiles/demo/bob/profile.md": "2e00983b44c84116",
-    "profiles/demo/carol/.summary.msgpack": "35dde9cbb936b67e",
     "profiles/demo/carol/profile.json": "332889ac6c78aada",
     "profiles/demo/carol/profile.md": "94d553f2fe50eaae",
     "profiles/demo/dave/.summary.msgpack": "df7559b0c2f82eff",
@@ -106,31 +103,21 @@ SECOND = {
     "profiles/demo/dave/profile.md": "06ef2efaf3644938",
     "profiles/demo/team-concepts.json": "309322e6ef5f3caf",
     "profiles/demo/team-overview.json": "082f426b526063b8",
-    "profiles/other/README.md": "0cb8f79e37ca467b",
-    "profiles/other/alice/.summary.msgpack": "e4d068663ba167ed",
-    "profiles/other/alice/profile.json": "2f0256d4c7bd35b5",
-    "profiles/other/alice/profile.md": "9f1733441b7ad1e9",
-    "profiles/other/team-concepts.json": "f2d0112192f238d0",
-    "profiles/other/team-overview.json": "b2378e4fca3eedc3",
 }
 
+# the third run: what changed since the second
 THIRD = {
+    **SECOND,
     ".merge-state.json": "27b4d8b6b3b192d7",
     "merged/demo/.latest-index.msgpack": "7d4c7ffdb037b61a",
     "merged/demo/latest.json": "88175c42075f4705",
-    "merged/other/.latest-index.msgpack": "bc4aea53b6efc2c5",
-    "merged/other/latest.json": "0faccd7fe1c2a4cb",
     "profiles/demo/README.md": "91a1343d6ad1b040",
-    "profiles/demo/alice/.summary.msgpack": "2bbf9a98cfc661b3",
     "profiles/demo/alice/profile.json": "b4032429e44d6b07",
     "profiles/demo/alice/profile.md": "3d6426ec7b4ee1ef",
-    "profiles/demo/bob/.summary.msgpack": "09600587a588e589",
     "profiles/demo/bob/profile.json": "eefb40f36eeca224",
     "profiles/demo/bob/profile.md": "c8af5819614d13ad",
-    "profiles/demo/carol/.summary.msgpack": "35dde9cbb936b67e",
     "profiles/demo/carol/profile.json": "c00be50bf57da0d9",
     "profiles/demo/carol/profile.md": "6762279714faaff5",
-    "profiles/demo/dave/.summary.msgpack": "df7559b0c2f82eff",
     "profiles/demo/dave/profile.json": "d09bc6f9dde84b5e",
     "profiles/demo/dave/profile.md": "ce26d4187b77dd35",
     "profiles/demo/erin/.summary.msgpack": "f954ea5114cd4c08",
@@ -138,32 +125,28 @@ THIRD = {
     "profiles/demo/erin/profile.md": "8573acdd04e66870",
     "profiles/demo/team-concepts.json": "86c05c0277eab322",
     "profiles/demo/team-overview.json": "73e1b05757201d4e",
-    "profiles/other/README.md": "0cb8f79e37ca467b",
-    "profiles/other/alice/.summary.msgpack": "e4d068663ba167ed",
-    "profiles/other/alice/profile.json": "2f0256d4c7bd35b5",
-    "profiles/other/alice/profile.md": "9f1733441b7ad1e9",
-    "profiles/other/team-concepts.json": "f2d0112192f238d0",
-    "profiles/other/team-overview.json": "b2378e4fca3eedc3",
 }
+
+
+def _merge(repo: Path, *, cap: int, now: int) -> dict:
+    """Run ci-merge; the report of its only changed project ("demo")."""
+    result = run_mem_sync(["ci-merge", "--repo", repo, "--cap", cap, "--now", now, "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    return orjson.loads(result.stdout)["projects"][0]
 
 
 def test_ci_merge_writes_the_pinned_bytes_first_and_incremental(shared_repo: Path):
     _first_round(shared_repo)
-    args = ["ci-merge", "--repo", shared_repo, "--cap", "4", "--now", NOW_S]
-    result = run_mem_sync(args)
-    assert result.returncode == 0, result.stderr
+    _merge(shared_repo, cap=4, now=NOW_S)
     assert _digests(shared_repo) == FIRST
-    _second_round(shared_repo)
+
     # a later "now" and a larger cap: the new file's observations land between the previous ones
-    result = run_mem_sync([*args[:3], "--cap", "5", "--now", NOW_S + 7200, "--format", "json"])
-    assert result.returncode == 0, result.stderr
-    demo = orjson.loads(result.stdout)["projects"][0]
+    _second_round(shared_repo)
+    demo = _merge(shared_repo, cap=5, now=NOW_S + 7200)
     assert (demo["previousFrom"], demo["added"]) == ("index", 1)  # the previous set was reused by its index
-    assert result.returncode == 0, result.stderr
     assert _digests(shared_repo) == SECOND
+
     _third_round(shared_repo)
-    result = run_mem_sync([*args[:3], "--cap", "5", "--now", NOW_S + 9000, "--format", "json"])
-    assert result.returncode == 0, result.stderr
-    demo = orjson.loads(result.stdout)["projects"][0]
+    demo = _merge(shared_repo, cap=5, now=NOW_S + 9000)
     assert (demo["previousFrom"], demo["added"], demo["evicted"]) == ("parsed", 1, 1)
     assert _digests(shared_repo) == THIRD
