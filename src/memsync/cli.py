@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Print the secret-incident procedure for a project (rotate, locate, rewrite, re-clone)."),
     "action": ("memsync.commands.action", "action",
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
+    "hook": ("memsync.commands.hook", "hook",
+             "Claude Code hooks: record which memories claude-mem searches return."),
 }
 
 

@@ -20,26 +20,14 @@ from typing import Any
 import orjson
 
 from memsync.atomic import atomic_write_bytes
+from memsync.devside.paths import CONFIG_ENV, config_path, state_dir  # noqa: F401 - re-exported
 from memsync.errors import ConfigError
 from memsync.publish.remote import DEFAULT_HOSTS, FORGES
 
-CONFIG_ENV = "MEM_SYNC_CONFIG"
 DEFAULT_DB_PATH = "~/.claude-mem/claude-mem.db"
 REMOTE_TYPES = FORGES
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|credential", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def config_path() -> Path:
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".claude-mem-sync" / "config.json"
-
-
-def state_dir() -> Path:
-    """Where mem-sync keeps its own local files (import log, DB backups): beside the config."""
-    return config_path().parent
 
 
 # --- typed views -------------------------------------------------------------------------
