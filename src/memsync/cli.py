@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
     "hook": ("memsync.commands.hook", "hook",
              "Claude Code hooks: record which memories claude-mem searches return."),
+    "maintain": ("memsync.commands.maintain", "maintain",
+                 "Prune what the team dropped, check the database, restore it if a check fails."),
 }
 
 
