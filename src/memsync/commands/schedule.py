@@ -35,7 +35,7 @@ def schedule() -> None:
 @_PLATFORM
 def install(platform: str | None) -> None:
     """Install (or update) the scheduled tasks; installing twice changes nothing."""
-    setup = _setup(platform)
+    setup = setup_for(platform)
     setup.logs.mkdir(parents=True, exist_ok=True)
     if setup.platform == "linux":
         _cron_install(setup)
@@ -49,7 +49,7 @@ def install(platform: str | None) -> None:
 @_PLATFORM
 def remove(platform: str | None) -> None:
     """Remove mem-sync's scheduled tasks, and nothing else."""
-    setup = _setup(platform, need_config=False)
+    setup = setup_for(platform, need_config=False)
     if setup.platform == "linux":
         _cron_remove()
     elif setup.platform == "macos":
@@ -64,16 +64,16 @@ def show(platform: str | None) -> None:
     """What would run when, and whether it is installed."""
     from memsync.devside.schedule import describe
 
-    setup = _setup(platform)
+    setup = setup_for(platform)
     state = installed_state(setup)
-    click.echo(f"scheduler: {_SCHEDULERS[setup.platform]} ({state})")
+    click.echo(f"scheduler: {SCHEDULERS[setup.platform]} ({state})")
     for task in setup.tasks:
         when = task.windows_when if setup.platform == "windows" else task.when
         click.echo(f"  {task.name:<9} {describe(when)}: mem-sync {' '.join(task.args)} "
                    f">> {setup.logs / (task.name + '.log')}")
 
 
-_SCHEDULERS = {"linux": "crontab", "macos": "launchd", "windows": "Task Scheduler (schtasks)"}
+SCHEDULERS = {"linux": "crontab", "macos": "launchd", "windows": "Task Scheduler (schtasks)"}
 
 
 # --- shared ----------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ class Setup:
         self.platform, self.tasks, self.logs, self.program, self.env = platform, tasks, logs, program, env
 
 
-def _setup(platform: str | None, *, need_config: bool = True) -> Setup:
+def setup_for(platform: str | None, *, need_config: bool = True) -> Setup:
     from memsync.devside.config import CONFIG_ENV, load_config, state_dir
     from memsync.devside.schedule import tasks_for
 
