@@ -102,6 +102,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(setup, mem_sync) -> None:
 def test_prunes_only_team_rows_the_rules_name(setup, mem_sync) -> None:
     db, repo = setup
     before = _dump(db)
+    before_bytes = db.read_bytes()
     out = mem_sync("maintain", "--repo-dir", str(repo)).stdout
     assert "dropped: 2 (2 team-imported, 0 your own); 1 kept by a keep tag" in out
     assert "ok   observations_fts rebuild + integrity-check" in out and "ok   PRAGMA integrity_check" in out
@@ -113,6 +114,7 @@ def test_prunes_only_team_rows_the_rules_name(setup, mem_sync) -> None:
     # the backup holds the database as it was, and restores to it
     (backup,) = sorted((state_dir() / "backups").glob("pre-maintain.*.db"))
     assert _dump(backup) == before
+    assert _without_counters(backup.read_bytes()) == _without_counters(before_bytes)
     restored = db.parent / "restored.db"
     shutil.copyfile(backup, restored)
     assert _titles(restored) == ALL
