@@ -14,9 +14,9 @@ def status(output_format: str) -> None:
     import orjson
 
     from memsync import __version__
-    from memsync.commands.schedule import SCHEDULERS, installed_state, setup_for
     from memsync.devside import status as gather
     from memsync.devside.config import config_path, load_config, state_dir
+    from memsync.devside.scheduler import SCHEDULERS, installed_state, setup_for
     from memsync.errors import MemSyncError
     from memsync.render import render_template
 
