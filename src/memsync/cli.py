@@ -43,6 +43,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Print the secret-incident procedure for a project (rotate, locate, rewrite, re-clone)."),
     "action": ("memsync.commands.action", "action",
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
+    "hook": ("memsync.commands.hook", "hook",
+             "Claude Code hooks: record which memories claude-mem searches return."),
+    "maintain": ("memsync.commands.maintain", "maintain",
+                 "Prune what the team dropped, check the database, restore it if a check fails."),
+    "status": ("memsync.commands.status", "status",
+               "Show the config, claude-mem's database, the access hook, schedules and each project."),
+    "schedule": ("memsync.commands.schedule", "schedule",
+                 "Run export, import and maintain on a schedule (cron, launchd, schtasks)."),
 }
 
 

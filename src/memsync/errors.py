@@ -57,3 +57,7 @@ class PushRejected(GitError):
 
 class ProviderError(MemSyncError):
     """A forge API (GitHub, GitLab, Bitbucket) refused or failed a request."""
+
+
+class ScheduleError(MemSyncError):
+    """The OS scheduler (crontab, launchctl, schtasks) is missing or refused a change."""

@@ -104,8 +104,9 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     for project in projects.values():
         if project.files or (project.retractions is not None and project.retractions.pending):
             phases.load_previous(repo, options.output_dir, options.keep_tags, scanner, project, report)
+    # access counts are read whatever the strategy: latest.json carries the team's count
     phases.ingest_new_files(projects, report, pool, max_file_bytes=options.max_file_bytes,
-                            keep_tags=options.keep_tags, with_access=options.strategy == "hook")
+                            keep_tags=options.keep_tags, with_access=True)
     now_millis = report.now_millis = phases.resolve_now(options.now, projects, state)
     if options.secrets == "fail" and report.secret_findings:
         return _refuse_secrets(report)

@@ -41,13 +41,23 @@ from memsync.ci.retention import expired_files
 from memsync.ci.retractions import ProjectRetractions
 from memsync.ci.staging import stage, write_error, write_now
 from memsync.errors import MemSyncError, QuarantineReason, UsageError
+from memsync.merge import access as team_access
 from memsync.merge.assemble import PreviousFile, lay_out_project, survivors_of
 from memsync.merge.dedup import CandidateTable
 from memsync.merge.ingest import FileRecords, SecretHit, ingest_merged
 from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
 from memsync.merge.report import TITLE_CHARS, MergeReport, ProjectReport, Quarantined
 from memsync.merge.scoring import Weights
-from memsync.model import MergeState, Observation, ProcessedFile, ProjectState, document_chunks, dump_state, to_millis
+from memsync.model import (
+    MergeState,
+    Observation,
+    ProcessedFile,
+    ProjectState,
+    composite_key,
+    document_chunks,
+    dump_state,
+    to_millis,
+)
 from memsync.safety.secrets import SecretScanner, rules_fingerprint
 from memsync.text import shorten
 
@@ -72,6 +82,9 @@ class ProjectRun:
     report: ProjectReport | None = None
     retractions: ProjectRetractions | None = None
     previous_secret_hits: list[SecretHit] = field(default_factory=list)  # withheld from the previous set
+    # each developer's latest access counts (merged/<project>/access-counts.json), and that file's bytes
+    access: team_access.TeamAccess = field(default_factory=team_access.TeamAccess)
+    access_bytes: bytes | None = None
 
     @property
     def processed(self) -> bool:
@@ -104,6 +117,7 @@ def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], scann
     When the index written beside it answers for this run and the file is still the one it
     describes, the file is neither parsed nor rescanned: the index gives the records, and the
     observations' bytes are reused from a map of the file."""
+    load_team_access(repo, output_dir, project, report)
     path = repo / output_dir / project.name / "latest.json"
     rel = relative(repo, path)
     secret_rules = rules_fingerprint() if scanner is not None else ""
@@ -148,6 +162,26 @@ def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], scann
     project.files = []
 
 
+def load_team_access(repo: Path, output_dir: str, project: ProjectRun, report: MergeReport) -> None:
+    """Each developer's latest access counts, kept between runs beside latest.json. A damaged
+    file is reported and started again: the developers' next exports bring their counts back."""
+    path = repo / output_dir / project.name / team_access.ACCESS_COUNTS_NAME
+    try:
+        project.access_bytes = read_bytes_nofollow(str(path))
+        project.access = team_access.decode(project.access_bytes, project.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as error:
+        problem = f"cannot be read ({error.strerror})"
+    except QuarantineReason as error:
+        problem = str(error)
+    else:
+        return
+    report.quarantined.append(Quarantined(relative(repo, path), project.name, (
+        f"{problem}; it is written again from this run, and each developer's access counts come "
+        "back with their next export")))
+
+
 def _by_position(values: list[int], indexes: list[int] | None, count: int) -> list[int]:
     """A column over the kept positions spread back over every position of the file."""
     if indexes is None:
@@ -180,6 +214,8 @@ def ingest_new_files(projects: dict[str, ProjectRun], report: MergeReport, pool:
     seen_hashes = {name: {info.hash for info in project.state.processed_files.values()}
                    for name, project in projects.items()}
     total = sum(job[0].size for job in jobs)
+    pending: dict[str, list[team_access.FileCounts]] = defaultdict(list)
+    deferred: dict[str, list[tuple[int, ContributionFile, int]]] = defaultdict(list)
     for outcome in pool.map_scanning(read_contribution, jobs, total_bytes=total):
         file = outcome.file
         project = projects[file.project]
@@ -198,14 +234,41 @@ def ingest_new_files(projects: dict[str, ProjectRun], report: MergeReport, pool:
             continue
         seen_hashes[file.project].add(outcome.sha256)
         project.table.add_file(records, dev=file.dev, rank=ranks[file.rel_path])
+        _note_access(project, file, records, pending[file.project], deferred[file.project])
         project.devs.add(file.dev)
         project.folded.append(header)
     for project in projects.values():
+        _fold_access(project, pending[project.name], deferred[project.name])
         project.folded.sort(key=lambda o: o.file.rel_path)
         project.duplicates.sort(key=lambda o: o.file.rel_path)
     report.quarantined.sort(key=lambda q: q.file)
     report.secret_findings.sort(key=lambda s: (s["file"], s["key"]["memory_session_id"],
                                                s["key"]["created_at_epoch"], s["key"]["title"]))
+
+
+def _note_access(project: ProjectRun, file: ContributionFile, records: FileRecords,
+                 pending: list[team_access.FileCounts], deferred: list[tuple[int, ContributionFile, int]]) -> None:
+    """Keep what the team's access counts need of a folded file. Its keys are kept only when it
+    carries counts or its developer has some: a file without counts matters only if its
+    developer turns out to have counts, and then it is read again (rare: see _fold_access)."""
+    counts = records.access if records.access is not None and any(records.access) else None
+    if counts is not None or file.dev in project.access.by_dev:
+        pending.append((records.exported_at_millis, file.dev, records.keys(), counts))
+    else:
+        deferred.append((records.exported_at_millis, file, records.observation_count))
+
+
+def _fold_access(project: ProjectRun, pending: list[team_access.FileCounts],
+                 deferred: list[tuple[int, ContributionFile, int]]) -> None:
+    """Fold the run's files into each developer's latest counts, oldest first. A file without
+    counts from a developer who has counts elsewhere in this run is read again for its keys:
+    it may be that developer's newest export, which sets their counts to 0."""
+    active = {dev for _, dev, _, counts in pending if counts is not None}
+    for exported_at, file, count in deferred:
+        if file.dev in active:
+            observations = read_observations((file.abs_path, list(range(count))))
+            pending.append((exported_at, file.dev, [composite_key(obs) for _, obs in observations], None))
+    team_access.fold_in_order(project.access, pending)
 
 
 def report_secret(report: MergeReport, file: str, project: str, hit: SecretHit) -> None:
@@ -249,6 +312,8 @@ def plan_projects(projects: dict[str, ProjectRun], contributions_dir: str, cap: 
     for project in projects.values():
         if project.replanned:
             project.devs |= _state_devs(project.state, contributions_dir)
+            # the team's count: each developer's latest, not a sum over every copy ever exported
+            project.table.access = project.access.team_counts(project.table.keys())
             plans[project.name] = plan_project(project.table, project.previous_rows, len(project.devs), settings,
                                                project.excluded)
     return plans
@@ -315,7 +380,10 @@ def stage_outputs(repo: Path, output_dir: str, cap: int, dry_run: bool, projects
         path = repo / output_dir / project.name / "latest.json"
         output = outputs.pop(project.name)
         changed, index_changed = _stage_output(repo, path, output, project, dry_run, staged)
-        for written, was_changed in ((path, changed), (path.parent / INDEX_NAME, index_changed)):
+        counts_path = path.parent / team_access.ACCESS_COUNTS_NAME
+        counts_changed = _stage_team_access(repo, counts_path, project, plan, dry_run, staged)
+        for written, was_changed in ((path, changed), (path.parent / INDEX_NAME, index_changed),
+                                     (counts_path, counts_changed)):
             if was_changed:
                 report.changed_paths.append(relative(repo, written))
         _record_processed(project, now_millis, plan, cap, bool(plan.evicted))
@@ -362,6 +430,22 @@ def _stage_output(repo: Path, path: Path, output: Output, project: ProjectRun, d
             staged.append(stage(repo, path.parent / INDEX_NAME))
             staged[-1].write(encoded)
     return changed, index_changed
+
+
+def _stage_team_access(repo: Path, path: Path, project: ProjectRun, plan: ProjectPlan, dry_run: bool,
+                       staged: list[StagedWrite]) -> bool:
+    """Stage access-counts.json (the merged set's keys only) when its bytes change; a project
+    nobody sent counts for gets no file."""
+    kept = project.access.restricted_to(plan.survivors)
+    if not kept and project.access_bytes is None:
+        return False
+    encoded = team_access.encode(kept, project.name)
+    if encoded == project.access_bytes:
+        return False
+    if not dry_run:
+        staged.append(stage(repo, path))
+        staged[-1].write(encoded)
+    return True
 
 
 def _record_processed(project: ProjectRun, now_millis: int, plan: ProjectPlan, cap: int,

@@ -24,6 +24,13 @@ def _now_millis() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _access_log() -> Path:
+    from memsync.devside.access_log import access_log_path
+    from memsync.devside.config import state_dir
+
+    return access_log_path(state_dir())
+
+
 @click.command("preview")
 @_PROJECT
 @_ALL
@@ -47,6 +54,7 @@ def preview(
             now_millis=_now_millis(),
             scanner_setup=setup,
             redact=redact,
+            access_log=_access_log(),
         )
         click.echo("\n".join(describe_plan(plan, limit=None if all_titles else 50)))
 
@@ -92,6 +100,7 @@ def export(
                 now_millis=_now_millis(),
                 scanner_setup=setup,
                 redact=redact,
+                access_log=_access_log(),
             )
             if dry_run:
                 click.echo("\n".join(describe_plan(plan)))

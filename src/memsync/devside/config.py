@@ -20,26 +20,14 @@ from typing import Any
 import orjson
 
 from memsync.atomic import atomic_write_bytes
+from memsync.devside.paths import CONFIG_ENV, config_path, state_dir  # noqa: F401 - re-exported
 from memsync.errors import ConfigError
 from memsync.publish.remote import DEFAULT_HOSTS, FORGES
 
-CONFIG_ENV = "MEM_SYNC_CONFIG"
 DEFAULT_DB_PATH = "~/.claude-mem/claude-mem.db"
 REMOTE_TYPES = FORGES
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|credential", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def config_path() -> Path:
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path.home() / ".claude-mem-sync" / "config.json"
-
-
-def state_dir() -> Path:
-    """Where mem-sync keeps its own local files (import log, DB backups): beside the config."""
-    return config_path().parent
 
 
 # --- typed views -------------------------------------------------------------------------
@@ -87,6 +75,23 @@ class ProjectConfig:
     export: ExportFilters
 
 
+# claude-mem-sync's names and defaults (its config reference)
+DEFAULT_EXPORT_SCHEDULE = "friday:16:00"
+DEFAULT_MAINTENANCE_SCHEDULE = "monthly"
+DEFAULT_PRUNE_OLDER_THAN_DAYS = 90
+DEFAULT_PRUNE_SCORE_THRESHOLD = 0.3
+DEFAULT_KEEP_TAGS = ("#keep",)
+
+
+@dataclass(frozen=True)
+class MaintenanceSettings:
+    schedule: str  # weekly | biweekly | monthly
+    prune_older_than_days: int
+    prune_score_threshold: float
+    keep_tags: tuple[str, ...]
+    strategy: str  # evictionStrategy: how maintain scores (passive: diffusion, hook: local use)
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -100,6 +105,22 @@ class Config:
     def db_path(self) -> Path:
         raw = self.doc["global"].get("claudeMemDbPath") or DEFAULT_DB_PATH
         return Path(os.path.expanduser(raw))
+
+    @property
+    def export_schedule(self) -> str:
+        return str(self.doc["global"].get("exportSchedule") or DEFAULT_EXPORT_SCHEDULE)
+
+    @property
+    def maintenance(self) -> MaintenanceSettings:
+        glob = self.doc["global"]
+        tags = glob.get("evictionKeepTagged")
+        return MaintenanceSettings(
+            schedule=str(glob.get("maintenanceSchedule") or DEFAULT_MAINTENANCE_SCHEDULE),
+            prune_older_than_days=int(glob.get("maintenancePruneOlderThanDays", DEFAULT_PRUNE_OLDER_THAN_DAYS)),
+            prune_score_threshold=float(glob.get("maintenancePruneScoreThreshold", DEFAULT_PRUNE_SCORE_THRESHOLD)),
+            keep_tags=tuple(tags) if isinstance(tags, list) else DEFAULT_KEEP_TAGS,
+            strategy=str(glob.get("evictionStrategy") or "passive"),
+        )
 
     @property
     def project_names(self) -> list[str]:
@@ -311,9 +332,11 @@ _TYPE_WORDS = {
     "number": "a number",
 }
 _SAFE_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_SCHEDULE_PATTERN = "^[A-Za-z]+:([01]?[0-9]|2[0-3]):[0-5][0-9]$"  # the day name is checked by schedule.py
 _PATTERN_WORDS = {
     _SAFE_NAME_PATTERN: "letters, digits, '.', '_', '-', starting with a letter or digit, at most 64",
     "^[^/\\s]+(/[^/\\s]+)+$": "expected owner/name, e.g. my-org/dev-memories",
+    _SCHEDULE_PATTERN: "expected <day>:<HH>:<MM>, e.g. friday:16:00 (day: monday..sunday or everyday)",
 }
 
 

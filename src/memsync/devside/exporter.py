@@ -124,11 +124,21 @@ def build_document(
 
 
 def plan_export(
-    project: ProjectConfig, *, dev: str, db_path: Path, now_millis: int, scanner_setup: ScannerSetup,
-    redact: bool = False
+    project: ProjectConfig,
+    *,
+    dev: str,
+    db_path: Path,
+    now_millis: int,
+    scanner_setup: ScannerSetup,
+    redact: bool = False,
+    access_log: Path | None = None,
 ) -> ExportPlan:
     """Read, filter and gate (with the scanner ``scanner_setup`` asks for); raises
-    ``SecretsFound`` unless ``redact``. Writes nothing but the scanner's cache."""
+    ``SecretsFound`` unless ``redact``. Writes nothing but the scanner's cache.
+
+    With ``access_log`` (the PostToolUse hook's log), each observation Claude retrieved in the
+    last 180 days carries ``access_count``: the team's merge sums each developer's latest count.
+    """
     check_safe_name(project.name, "project")
     check_safe_name(dev, "developer")
     conn = open_read_only(db_path)
@@ -148,6 +158,8 @@ def plan_export(
         )
     finally:
         conn.close()
+    if observations and access_log is not None:
+        add_access_counts(observations, access_log, now_millis)
     if observations:
         # the scanner is built only when there is something to scan (it may load hyperscan)
         from memsync.scanner_cache import open_scanner
@@ -166,6 +178,28 @@ def plan_export(
         now_millis=now_millis,
         document=document,
     )
+
+
+def add_access_counts(observations: list[dict[str, Any]], access_log: Path, now_millis: int) -> None:
+    """``access_count`` on the observations the access log saw in the window (ids are this
+    database's own, as the hook logged them); none on the others, as claude-mem-sync writes it."""
+    import sqlite3
+
+    from memsync.devside.access_log import access_counts, window_start
+
+    try:
+        counts = access_counts(access_log, since_ms=window_start(now_millis))
+    except sqlite3.Error as error:
+        raise DatabaseError(
+            f"mem-sync's access log {access_log} cannot be read ({error}); move it aside (the hook "
+            "starts a new one) and export again"
+        ) from None
+    if not counts:
+        return
+    for obs in observations:
+        count = counts.get(obs.get("id"))  # type: ignore[arg-type]
+        if count:
+            obs["access_count"] = count
 
 
 _MAX_TITLES = 5

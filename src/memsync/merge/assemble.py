@@ -17,8 +17,8 @@ import msgspec
 import orjson
 
 from memsync import __version__
+from memsync.merge.access import changed_positions
 from memsync.merge.dedup import PREVIOUS_RANK, CandidateTable
-from memsync.merge.ingest import access_count
 from memsync.merge.plan import ProjectPlan
 from memsync.model import (
     MERGE_EXPORTER,
@@ -85,10 +85,21 @@ def lay_out_project(name: str, table: CandidateTable, plan: ProjectPlan, survivo
     rows = plan.survivor_rows
     positions = list(compress(survivors.indexes, map(not_, survivors.is_new)))
     slots = list(compress(range(len(survivors.is_new)), survivors.is_new))
-    heads = interleave(previous_heads(previous, positions), list(map(fresh_head, fresh)), slots)
-    previous_access = previous.access if previous is not None else []
-    access = interleave(list(map(previous_access.__getitem__, positions)),
-                        [access_count(obs.get("access_count")) for obs in fresh], slots)
+    # each survivor's access_count is the team's (merge/access.py): set on new heads, and a
+    # previous head is written again only when its count changed
+    access = list(map(table.access.__getitem__, rows))
+    fresh_counts = list(compress(access, survivors.is_new))
+    old_heads = previous_heads(previous, positions)
+    if positions:
+        assert previous is not None
+        counts = list(compress(access, map(not_, survivors.is_new)))
+        changed = changed_positions(list(map(previous.access.__getitem__, positions)), counts)
+        if changed:
+            located = locate_observations(previous.raw)
+            for j in changed:
+                obs = orjson.loads(bytes(located[positions[j]]))
+                old_heads[j] = fresh_head(with_access_count(obs, counts[j]))
+    heads = interleave(old_heads, list(map(fresh_head, map(with_access_count, fresh, fresh_counts))), slots)
     contributors = table.contributors_of(rows)
     kept = list(map(table.keep.__contains__, rows))
     # a tail's keep flag and contributors repeat across the set: serialize each pair once
@@ -103,6 +114,18 @@ def lay_out_project(name: str, table: CandidateTable, plan: ProjectPlan, survivo
     return Layout(pieces=pieces, starts=starts, head_ends=head_ends,
                   type_weights=list(map(table.type_weight.__getitem__, rows)),
                   kept=list(compress(range(len(kept)), kept)), access=access, contributors=contributors)
+
+
+def with_access_count(obs: Observation, count: int) -> Observation:
+    """``obs`` carrying the team's ``count`` (no field when nobody used it, as exports write it)."""
+    if obs.get("access_count") == count or (count == 0 and "access_count" not in obs):
+        return obs
+    changed = dict(obs)
+    if count:
+        changed["access_count"] = count
+    else:
+        del changed["access_count"]
+    return changed
 
 
 def interleave(previous: list[Any], new: list[Any], slots: list[int]) -> list[Any]:
