@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Print the secret-incident procedure for a project (rotate, locate, rewrite, re-clone)."),
     "action": ("memsync.commands.action", "action",
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
+    "dashboard": ("memsync.commands.dashboard", "dashboard",
+                  "See memories, the merged set, profiles and rules in a browser (or --static pages)."),
 }
 
 
