@@ -25,6 +25,7 @@ from memsync.dashboard.store import (
     MARK_START,
     ObservationStore,
     SearchSyntaxError,
+    quoted_terms,
 )
 from memsync.merge.scoring import STRATEGY_WEIGHTS, recency_weight, score, type_weight
 from memsync.model import parse_string_list
@@ -178,7 +179,7 @@ class Site:
         self._decorate(page.rows)
         types = [t for t, _ in self.store.type_distribution(project)]
         return {"page": page, "types": types, "type": type_ or "", "projects": [n for n, _ in self.store.projects()],
-                "pager": _pager(page.page, page.pages)}
+                "pg": _pager(page.page, page.pages)}
 
     def _decorate(self, rows: list[dict[str, Any]]) -> None:
         """Score and access count per row, as mem-sync would rank it."""
@@ -241,9 +242,19 @@ class Site:
                                            per_page=SEARCH_PER_PAGE)
             except SearchSyntaxError as error:
                 context["error"] = str(error)
+                # and the literal reading, so "claude-mem" still finds claude-mem
+                literal = quoted_terms(query)
+                try:
+                    result = self.store.search(literal, project=project, type_=type_,
+                                               page=self._page_number(params), per_page=SEARCH_PER_PAGE)
+                except SearchSyntaxError:
+                    result = None
+                if result is not None:
+                    context.update({"result": result, "literal": literal,
+                                    "pg": _pager(result.page.page, result.page.pages)})
             else:
                 context["result"] = result
-                context["pager"] = _pager(result.page.page, result.page.pages)
+                context["pg"] = _pager(result.page.page, result.page.pages)
         return context
 
     def _tab_analytics(self, params: dict[str, str]) -> dict[str, Any]:
@@ -307,7 +318,7 @@ class Site:
             row.update({k: v for k, v in titles.get(row["id"], {}).items() if k != "id"})
             row["missing"] = row["id"] not in titles
         tools = self.access.by_tool()
-        charts = [_chart("chart-tools", "bar", [t for t, _ in tools], [{"label": "accesses", "data": [n for _, n in tools]}])]
+        charts = [_chart("chart-tools", "bar", [t.rsplit("__", 1)[-1] for t, _ in tools], [{"label": "accesses", "data": [n for _, n in tools]}])]
         months = _month_labels(weeks)
         return {"summary": summary, "weeks": weeks, "top": top, "charts": charts, "months": months,
                 "active_days": sum(1 for week in weeks for day in week if day["count"])}
@@ -338,7 +349,7 @@ class Site:
         context["repo_is_git"] = self.repo.is_git() if self.repo is not None else False
         if merges:
             ordered = list(reversed(merges[:MERGES_SHOWN]))
-            charts.append(_chart("chart-merges", "bar", [_date(m.at_ms) for m in ordered],
+            charts.append(_chart("chart-merges", "bar", [_datetime(m.at_ms)[5:16] for m in ordered],
                                  [{"label": "added", "data": [sum(p["added"] for p in m.projects) for m in ordered]},
                                   {"label": "evicted", "data": [sum(p["evicted"] for p in m.projects) for m in ordered]}]))
         context["charts"] = charts
@@ -350,7 +361,8 @@ class Site:
         projects = [p for p in self.repo.projects() if self.repo.profile_devs(p)]
         if not projects:
             return {"no_profiles": True}
-        project = self._pick(params.get("project"), projects)
+        project = self._pick(params.get("project"), sorted(projects, key=lambda p: -len(self.repo.profile_devs(p))))
+        projects = sorted(projects)
         devs = self.repo.profile_devs(project)
         dev = params.get("dev") or (self.dev_name if self.dev_name in devs else devs[0])
         profile = self.repo.profile(project, dev) if dev in devs else None
@@ -381,7 +393,8 @@ class Site:
         projects = [p for p in self.repo.projects() if self.repo.team_overview(p) is not None]
         if not projects:
             return {"no_insights": True}
-        project = self._pick(params.get("project"), projects)
+        biggest = sorted(projects, key=lambda p: -int((self.repo.team_overview(p) or {}).get("totalDevs") or 0))
+        project = self._pick(params.get("project"), biggest)
         overview = self.repo.team_overview(project) or {}
         concepts_doc = self.repo.team_concepts(project) or {}
         types = [t for t in overview.get("typeDistribution") or [] if isinstance(t, dict) and t.get("count")]

@@ -99,17 +99,42 @@ def has_cjk(text: str) -> bool:
 def fts_error_line(query: str, error: sqlite3.OperationalError) -> str:
     """FTS5's parser message turned into one line saying how to fix the query."""
     message = str(error)
-    hint = ('put words with punctuation in double quotes ("foo-bar"), close every quote and bracket, '
-            "and use AND, OR, NOT between terms")
+    hint = ('put a term with punctuation in double quotes ("claude-mem"), close every quote and bracket, '
+            "and write NOT between two terms (cache NOT redis)")
     if "no such column" in message:
         column = message.rsplit(":", 1)[-1].strip()
-        return (f"search syntax: {column!r} is read as a column name; quote the term (\"{column}:...\") "
-                f"or use one of {', '.join(_FTS_COLUMNS)} before a colon")
-    if "syntax error" in message or "unterminated" in message or "unknown special query" in message:
+        return (f'search syntax: "{column}" was read as a column name ("-" and ":" are operators in full-text '
+                f"queries); {hint}, or search one field with {', '.join(_FTS_COLUMNS)} before a colon")
+    if "syntax error" in message or "unterminated" in message:
         near = message.split("syntax error", 1)[-1].strip(" :")
-        where = f" ({near})" if near else ""
+        where = f" {near}" if near else ""
         return f"search syntax error{where}: {hint}"
     return f"search could not run ({message}): {hint}"
+
+
+_OPERATORS = ("AND", "OR", "NOT")
+
+
+def normalize_query(query: str) -> str:
+    """``a AND NOT b`` (what people type) is ``a NOT b`` in FTS5."""
+    return re.sub(r"\bAND\s+NOT\b", "NOT", query.strip())
+
+
+def quoted_terms(query: str) -> str:
+    """Every term as an FTS5 phrase, operators kept: the literal reading of a query that did not parse."""
+    out = []
+    for token in re.findall(r'"[^"]*"?|\S+', query):
+        if token in _OPERATORS:
+            out.append(token)
+            continue
+        text = token.strip('"').replace('"', '""')
+        if text:
+            out.append(f'"{text}"')
+    while out and out[-1] in _OPERATORS:
+        out.pop()
+    while out and out[0] in ("AND", "OR"):
+        out.pop(0)
+    return " ".join(out)
 
 
 class ObservationStore:
@@ -265,7 +290,7 @@ class ObservationStore:
 
         Raises SearchSyntaxError (one line) when FTS5 cannot parse the query.
         """
-        query = query.strip()
+        query = normalize_query(query)
         if has_cjk(query) or not self.has_fts:
             return self._like_search(query, project=project, type_=type_, page=page, per_page=per_page)
         where, args = self._filters(project, type_, prefix=" AND ")
