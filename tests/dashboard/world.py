@@ -75,7 +75,7 @@ def build_repo(tmp: Path) -> tuple[Path, Path]:
                          narrative=f"Alice found that the cache key {i} must include the tenant.")
              for i in range(8)]
     alice.append(observation(HOSTILE, session="a-1", type="discovery", created_at_epoch=base + 20 * DAY,
-                             project="webapp", narrative=f"payload {HOSTILE}", access_count=7))
+                             project="webapp", narrative=f"payload {HOSTILE} #keep", access_count=7))
     alice.append(observation("Keep the retry budget #keep", session="a-1", type="change",
                              created_at_epoch=base + 21 * DAY, project="webapp", access_count=3))
     write_contribution(work, alice, dev="alice", project="webapp", stamp="2026-03-20T10-00-00",
