@@ -40,10 +40,16 @@ def _file_signature(path: Path) -> tuple[int, int] | None:
 
 
 class AccessLog:
-    """``<state_dir>/access-log.sqlite``: one row per observation Claude retrieved."""
+    """``<state_dir>/access-log.sqlite``: one row per observation Claude retrieved.
+
+    One read-only connection, opened when the file appears; aggregates are cached against
+    ``PRAGMA data_version`` (it moves when the hook commits), so warm pages cost no scan.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._cache: dict[Any, tuple[int, Any]] = {}
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -65,46 +71,62 @@ class AccessLog:
     def _connect(self) -> sqlite3.Connection | None:
         if not self.exists():
             return None
-        try:
-            conn = sqlite3.connect(readonly_uri(self.path), uri=True, check_same_thread=False)
-            conn.execute("SELECT 1 FROM accesses LIMIT 1").fetchall()
-        except sqlite3.DatabaseError:
-            return None
-        return conn
+        if self._conn is None:
+            try:
+                conn = sqlite3.connect(readonly_uri(self.path), uri=True, check_same_thread=False)
+                conn.execute("SELECT 1 FROM accesses LIMIT 1").fetchall()
+            except sqlite3.DatabaseError:
+                return None
+            self._conn = conn
+        return self._conn
+
+    def version(self) -> int:
+        conn = self._connect()
+        return -1 if conn is None else int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _cached(self, key: Any, compute: Any, default: Any) -> Any:
+        conn = self._connect()
+        if conn is None:
+            return default
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = compute(conn)
+        self._cache[key] = (version, value)
+        return value
 
     def summary(self) -> dict[str, Any] | None:
-        conn = self._connect()
-        if conn is None:
-            return None
-        with conn:
+        def compute(conn: sqlite3.Connection) -> dict[str, Any]:
             total, last, distinct = conn.execute(
                 "SELECT COUNT(*), MAX(accessed_at), COUNT(DISTINCT observation_id) FROM accesses").fetchone()
-        conn.close()
-        return {"events": total, "last": last, "observations": distinct}
+            return {"events": total, "last": last, "observations": distinct}
+
+        return self._cached("summary", compute, None)
 
     def heatmap(self, now_ms: int, days: int = 182) -> dict[str, int]:
-        conn = self._connect()
-        if conn is None:
-            return {}
         since = now_ms - days * 86_400_000
-        rows = conn.execute(
-            "SELECT date(accessed_at / 1000, 'unixepoch') AS d, COUNT(*) FROM accesses "
-            "WHERE accessed_at >= ? GROUP BY d", (since,)).fetchall()
-        conn.close()
-        return {row[0]: row[1] for row in rows}
+        since -= since % 86_400_000  # a stable key for the whole day
+
+        def compute(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute(
+                "SELECT date(accessed_at / 1000, 'unixepoch') AS d, COUNT(*) FROM accesses "
+                "WHERE accessed_at >= ? GROUP BY d", (since,)).fetchall()
+            return {row[0]: row[1] for row in rows}
+
+        return self._cached(("heatmap", since), compute, {})
 
     def top(self, limit: int = 20, project: str | None = None) -> list[dict[str, Any]]:
-        conn = self._connect()
-        if conn is None:
-            return []
-        sql = "SELECT observation_id, COUNT(*), MAX(accessed_at) FROM accesses"
-        args: tuple[Any, ...] = ()
-        if project:
-            sql, args = sql + " WHERE project = ?", (project,)
-        rows = conn.execute(sql + " GROUP BY observation_id ORDER BY COUNT(*) DESC, observation_id LIMIT ?",
-                            (*args, limit)).fetchall()
-        conn.close()
-        return [{"id": row[0], "accesses": row[1], "last": row[2]} for row in rows]
+        def compute(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            sql = "SELECT observation_id, COUNT(*), MAX(accessed_at) FROM accesses"
+            args: tuple[Any, ...] = ()
+            if project:
+                sql, args = sql + " WHERE project = ?", (project,)
+            rows = conn.execute(sql + " GROUP BY observation_id ORDER BY COUNT(*) DESC, observation_id LIMIT ?",
+                                (*args, limit)).fetchall()
+            return [{"id": row[0], "accesses": row[1], "last": row[2]} for row in rows]
+
+        return [dict(row) for row in self._cached(("top", limit, project), compute, [])]
 
     def counts_for(self, ids: list[int]) -> dict[int, tuple[int, int]]:
         conn = self._connect()
@@ -113,17 +135,11 @@ class AccessLog:
         marks = ",".join("?" * len(ids))
         rows = conn.execute(f"SELECT observation_id, COUNT(*), MAX(accessed_at) FROM accesses "
                             f"WHERE observation_id IN ({marks}) GROUP BY observation_id", ids).fetchall()
-        conn.close()
         return {row[0]: (row[1], row[2]) for row in rows}
 
     def by_tool(self) -> list[tuple[str, int]]:
-        conn = self._connect()
-        if conn is None:
-            return []
-        rows = conn.execute("SELECT COALESCE(tool_name, '?'), COUNT(*) FROM accesses GROUP BY 1 "
-                            "ORDER BY 2 DESC LIMIT 10").fetchall()
-        conn.close()
-        return [(row[0], row[1]) for row in rows]
+        return self._cached("tools", lambda conn: [(row[0], row[1]) for row in conn.execute(
+            "SELECT COALESCE(tool_name, '?'), COUNT(*) FROM accesses GROUP BY 1 ORDER BY 2 DESC LIMIT 10")], [])
 
 
 def heatmap_weeks(counts: dict[str, int], now_ms: int, days: int = 182) -> list[list[dict[str, Any]]]:
@@ -360,17 +376,15 @@ class SharedRepo:
         """The merge bot's commits, newest first, with the contribution files each brought in."""
         if not self.is_git():
             return []
-        head = _file_signature(self.root / ".git" / "HEAD"), self._git_head()
-        if self._log_cache is not None and self._log_cache[0] == head:
+        git_dir = self.root / ".git"
+        # HEAD, the reflog (appended by every commit, pull and checkout) and packed refs: a
+        # changed history changes one of them, so a warm page runs no git process
+        head = tuple(_file_signature(git_dir / name) for name in ("HEAD", "logs/HEAD", "packed-refs", "FETCH_HEAD"))
+        if self._log_cache is not None and self._log_cache[0] == head and git_dir.is_dir():
             return self._log_cache[1]
         commits = list(self._read_log(limit))
         self._log_cache = (head, commits)
         return commits
-
-    def _git_head(self) -> str | None:
-        result = subprocess.run(["git", "-C", str(self.root), "rev-parse", "-q", "--verify", "HEAD"],
-                                capture_output=True, text=True, check=False)
-        return result.stdout.strip() or None
 
     def _read_log(self, limit: int) -> Iterator[MergeCommit]:
         # \x1e between commits, \x1f between fields; --name-status lists what each commit touched

@@ -33,6 +33,7 @@ MARK_START = "\x02"
 MARK_END = "\x03"
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _FTS_COLUMNS = ("title", "subtitle", "narrative", "text", "facts", "concepts")
+RANK_LIMIT = 2000  # matches above which ranking by bm25 costs more than a page may (see search)
 
 
 class SearchSyntaxError(ValueError):
@@ -224,14 +225,32 @@ class ObservationStore:
 
     def list_page(self, *, project: str | None, type_: str | None, page: int, per_page: int = 50) -> Page:
         where, args = self._filters(project, type_)
-        total = self.cached(("count", project, type_), lambda: self.conn.execute(
-            f"SELECT COUNT(*) FROM observations o {where}", args).fetchone()[0])
         offset = (page - 1) * per_page
         extra = ", o.score AS stored_score, o.keep AS keep" if self.has_score_column else ""
-        rows = self.conn.execute(
-            f"SELECT {_prefixed(LIST_COLUMNS)}{extra} FROM observations o {where} "
-            "ORDER BY o.created_at_epoch DESC, o.id DESC LIMIT ? OFFSET ?", (*args, per_page, offset)).fetchall()
-        return Page([dict(row) for row in rows], total, page, per_page)
+        if not where:
+            total = self.cached(("count", None, None), lambda: self.conn.execute(
+                "SELECT COUNT(*) FROM observations").fetchone()[0])
+            rows = self.conn.execute(
+                f"SELECT {_prefixed(LIST_COLUMNS)}{extra} FROM observations o "
+                "ORDER BY o.created_at_epoch DESC LIMIT ? OFFSET ?", (per_page, offset)).fetchall()
+            return Page([dict(row) for row in rows], total, page, per_page)
+        # A filter makes SQLite sort every matching row for each page (claude-mem has no
+        # (project, created) index and the file is read-only to us): sort once, keep the ids.
+        ids = self.cached(("ids", project, type_), lambda: [row[0] for row in self.conn.execute(
+            f"SELECT o.id FROM observations o {where} ORDER BY o.created_at_epoch DESC", args)])
+        self._trim_id_lists()
+        wanted = ids[offset:offset + per_page]
+        marks = ",".join("?" * len(wanted))
+        found = {row["id"]: dict(row) for row in self.conn.execute(
+            f"SELECT {_prefixed(LIST_COLUMNS)}{extra} FROM observations o WHERE o.id IN ({marks})", wanted)} \
+            if wanted else {}
+        return Page([found[i] for i in wanted if i in found], len(ids), page, per_page)
+
+    def _trim_id_lists(self, keep: int = 6) -> None:
+        # each list is at most one int per row (~1 MB per 100k rows): keep only the latest few
+        lists = [key for key in self._cache if isinstance(key, tuple) and key[0] == "ids"]
+        for key in lists[:-keep]:
+            del self._cache[key]
 
     def get(self, obs_id: int) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT * FROM observations WHERE id = ?", (obs_id,)).fetchone()
@@ -296,41 +315,53 @@ class ObservationStore:
         where, args = self._filters(project, type_, prefix=" AND ")
         offset = (page - 1) * per_page
         try:
-            total = self.cached(("fts-count", query, project, type_), lambda: self.conn.execute(
-                "SELECT COUNT(*) FROM observations_fts f JOIN observations o ON o.id = f.rowid "
-                f"WHERE observations_fts MATCH ? {where}", (query, *args)).fetchone()[0])
+            if where:
+                count_sql = ("SELECT COUNT(*) FROM observations_fts f JOIN observations o ON o.id = f.rowid "
+                             f"WHERE observations_fts MATCH ? {where}")
+            else:  # the index alone counts 25k matches in about a millisecond; a join takes 40
+                count_sql = "SELECT COUNT(*) FROM observations_fts WHERE observations_fts MATCH ?"
+            total = self.cached(("fts-count", query, project, type_),
+                                lambda: self.conn.execute(count_sql, (query, *args)).fetchone()[0])
+            # bm25 ranks every match before LIMIT applies: past RANK_LIMIT matches that costs more
+            # than a page may, so broad queries list the newest matches first (FTS5 walks its
+            # index backwards by rowid for free) and the page says so.
+            ranked = total <= RANK_LIMIT
+            order = "f.rank" if ranked else "f.rowid DESC"
             rows = self.conn.execute(
                 f"SELECT {_prefixed(LIST_COLUMNS)}, "
                 f"highlight(observations_fts, 0, '{MARK_START}', '{MARK_END}') AS title_marked, "
                 f"snippet(observations_fts, -1, '{MARK_START}', '{MARK_END}', ' … ', 24) AS snippet "
                 "FROM observations_fts f JOIN observations o ON o.id = f.rowid "
-                f"WHERE observations_fts MATCH ? {where} ORDER BY f.rank LIMIT ? OFFSET ?",
+                f"WHERE observations_fts MATCH ? {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 (query, *args, per_page, offset)).fetchall()
         except sqlite3.OperationalError as error:
             raise SearchSyntaxError(fts_error_line(query, error)) from None
-        return SearchResult(Page([dict(row) for row in rows], total, page, per_page), "fts")
+        return SearchResult(Page([dict(row) for row in rows], total, page, per_page), "fts" if ranked else "fts-recent")
 
     def _like_search(self, query: str, *, project: str | None, type_: str | None, page: int,
                      per_page: int) -> SearchResult:
-        # As claude-mem does for CJK: a substring match, here over the columns FTS indexes.
-        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        like = " OR ".join(f"o.{column} LIKE ? ESCAPE '\\'" for column in _FTS_COLUMNS)
+        # As claude-mem does for CJK (FTS5's unicode61 tokenizer keeps a run of CJK characters as
+        # one token): a substring match, here with instr() over the columns FTS indexes (twice
+        # as fast as LIKE). Newest first through the date index, and no exact total: counting
+        # would scan every row, so the page probes one row ahead to know there is a next page.
+        match = " OR ".join(f"instr(o.{column}, ?) > 0" for column in _FTS_COLUMNS)
         where, args = self._filters(project, type_, prefix=" AND ")
-        full_args = (*([pattern] * len(_FTS_COLUMNS)), *args)
-        total = self.conn.execute(f"SELECT COUNT(*) FROM observations o WHERE ({like}){where}", full_args).fetchone()[0]
+        full_args = (*([query] * len(_FTS_COLUMNS)), *args)
         rows = self.conn.execute(
             f"SELECT {_prefixed(LIST_COLUMNS)}, o.narrative AS narrative, o.text AS body FROM observations o "
-            f"WHERE ({like}){where} ORDER BY o.created_at_epoch DESC LIMIT ? OFFSET ?",
-            (*full_args, per_page, (page - 1) * per_page)).fetchall()
+            f"WHERE ({match}){where} ORDER BY o.created_at_epoch DESC LIMIT ? OFFSET ?",
+            (*full_args, per_page + 1, (page - 1) * per_page)).fetchall()
+        more = len(rows) > per_page
         results = []
-        for row in rows:
+        for row in rows[:per_page]:
             item = dict(row)
-            item["title_marked"] = mark_substring(item.get("title") or "", query)
-            item["snippet"] = mark_substring(excerpt(item.pop("narrative") or item.pop("body", None) or
-                                                     item.get("subtitle") or "", query), query)
+            body = item.pop("narrative") or item.pop("body", None) or item.get("subtitle") or ""
             item.pop("body", None)
+            item["title_marked"] = mark_substring(item.get("title") or "", query)
+            item["snippet"] = mark_substring(excerpt(body, query), query)
             results.append(item)
-        return SearchResult(Page(results, total, page, per_page), "like")
+        seen = (page - 1) * per_page + len(results)
+        return SearchResult(Page(results, seen + (1 if more else 0), page, per_page), "like")
 
     @staticmethod
     def _filters(project: str | None, type_: str | None, prefix: str = "WHERE ") -> tuple[str, tuple[Any, ...]]:
