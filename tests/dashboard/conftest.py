@@ -12,7 +12,8 @@ from dashboard.world import World, build_world
 
 
 @pytest.fixture(scope="session")
-def world_template(claude_mem_install: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
+def world_template(claude_mem_install: Path,  # noqa: F811 - the fixture imported above
+                   tmp_path_factory: pytest.TempPathFactory) -> World:
     return build_world(tmp_path_factory.mktemp("dashboard-world"))
 
 

@@ -100,7 +100,7 @@ def test_analytics_counts_types_and_contributions(client: TestClient, world: Wor
     charts = orjson.loads(re.search(r'id="chart-data">(.*?)</script>', page, re.S).group(1))
     assert {c["id"] for c in charts} == {"chart-types", "chart-timeline", "chart-top", "chart-devs"}
     devs = next(c for c in charts if c["id"] == "chart-devs")
-    assert dict(zip(devs["labels"], devs["datasets"][0]["data"])) == {"alice": 10, "bob": 6, "carol": 1}
+    assert dict(zip(devs["labels"], devs["datasets"][0]["data"], strict=True)) == {"alice": 10, "bob": 6, "carol": 1}
     top = next(c for c in charts if c["id"] == "chart-top")
     assert top["labels"][0] == "Observation 00 about caching"  # newest decision and the most accessed
 
@@ -255,7 +255,8 @@ def test_access_token_gates_every_request(world: World):
     assert client.get("/?token=wrong").status_code == 401
     entered = client.get("/observations?token=a-long-enough-secret&page=2", follow_redirects=False)
     assert entered.status_code == 303 and entered.headers["location"] == "/observations?page=2"
-    assert "httponly" in entered.headers["set-cookie"].lower() and "samesite=strict" in entered.headers["set-cookie"].lower()
+    cookie = entered.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
     assert client.get("/observations?page=2").status_code == 200  # the cookie now carries it
 
 
@@ -355,7 +356,8 @@ def test_help_does_not_import_the_web_stack():
 
 def test_static_build_is_self_contained_and_escaped(world: World, tmp_path: Path):
     out = tmp_path / "site"
-    result = run_mem_sync(["dashboard", "--static", out, "--repo-dir", world.repo], env={"SOURCE_DATE_EPOCH": "1775000000"})
+    result = run_mem_sync(["dashboard", "--static", out, "--repo-dir", world.repo],
+                          env={"SOURCE_DATE_EPOCH": "1775000000"})
     assert result.returncode == 0, result.stderr
     assert "13 merged observations" in result.stdout
     pages = sorted(p.name for p in out.glob("*.html"))
@@ -372,5 +374,43 @@ def test_static_build_is_self_contained_and_escaped(world: World, tmp_path: Path
     index = (out / "search-index.js").read_text()
     assert index.startswith("window.MEMSYNC_SEARCH = ") and HOSTILE in index  # data, inserted as text by the script
     assert (out / "static" / "chart.js-LICENSE.md").is_file()
-    again = run_mem_sync(["dashboard", "--static", out, "--repo-dir", world.repo], env={"SOURCE_DATE_EPOCH": "1775000000"})
+    again = run_mem_sync(["dashboard", "--static", out, "--repo-dir", world.repo],
+                          env={"SOURCE_DATE_EPOCH": "1775000000"})
     assert again.returncode == 0, again.stderr  # a previous build is replaced whole
+
+
+def test_the_real_command_serves_config_aware_pages(world: World):
+    import http.client
+    import os
+
+    from memsync.devside.config import new_config_doc, project_entry, save_config
+
+    doc = new_config_doc("alice", str(world.db))
+    doc["projects"]["webapp"] = project_entry(repo="team/memory", auto_merge=False)
+    doc["projects"]["docs"] = project_entry(repo="team/memory", mem_project="api", enabled=False)
+    save_config(doc, world.config)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "memsync", "dashboard", "--repo-dir", str(world.repo), "--port", "0",
+         "--no-browser", "--project", "webapp"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MEM_SYNC_CONFIG": str(world.config)})
+    try:
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", process.stdout.readline()).group(1))
+
+        def get(path: str, host: str) -> tuple[int, str]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", path, headers={"Host": host})
+            answer = conn.getresponse()
+            return answer.status, answer.read().decode()
+
+        status, page = get("/", f"127.0.0.1:{port}")  # the database comes from the configuration
+        assert status == 200 and "github:team/memory" in page and "pull request" in page
+        assert "(disabled)" in page  # docs: configured, off
+        api_local = db_count(world, "SELECT COUNT(*) FROM observations WHERE project = 'api'")
+        local = re.search(r">docs</a>.*?<td class=\"num\">(\d+)</td>", page, re.S).group(1)
+        assert int(local) == api_local  # counted under its claude-mem name
+        assert 'href="/observations?project=webapp"' in page  # --project: where the list tabs open
+        assert get("/", f"rebind.evil.example:{port}")[0] == 400
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

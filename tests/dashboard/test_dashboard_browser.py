@@ -10,7 +10,6 @@ import functools
 import http.server
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile

@@ -81,7 +81,8 @@ def build_repo(tmp: Path) -> tuple[Path, Path]:
     write_contribution(work, alice, dev="alice", project="webapp", stamp="2026-03-20T10-00-00",
                        exported_at_epoch=1_774_100_000)
     bob = [observation(f"Bob feature {i}", session="b-1", type="feature", created_at_epoch=base + i * DAY,
-                       project="webapp", concepts='["routing"]', narrative=f"Bob routed request {i} through the gateway.")
+                       project="webapp", concepts='["routing"]',
+                       narrative=f"Bob routed request {i} through the gateway.")
            for i in range(5)]
     write_contribution(work, bob, dev="bob", project="webapp", stamp="2026-03-21T10-00-00",
                        exported_at_epoch=1_774_200_000)

@@ -85,7 +85,7 @@ def _serve(port: int, host: str, db_path: Path | None, repo_dir: Path | None, pr
     if repo_dir is not None and not repo_dir.is_dir():
         raise UsageError(f"--repo-dir {repo_dir} is not a directory; point it at a checkout of the shared repository")
 
-    dev_name, configured_db = _from_config()
+    dev_name, configured_db, configured = _from_config()
     db = (db_path or configured_db or Path("~/.claude-mem/claude-mem.db")).expanduser()
 
     sock = _bind(host, port)
@@ -110,7 +110,7 @@ def _serve(port: int, host: str, db_path: Path | None, repo_dir: Path | None, pr
                 history=SyncHistory(state / SYNC_HISTORY_NAME),
                 repo=SharedRepo(repo_dir.resolve()) if repo_dir is not None else None,
                 db_path=db, state_dir=state, default_project=project, dev_name=dev_name,
-                write_token=secrets.token_urlsafe(32))
+                write_token=secrets.token_urlsafe(32), configured=configured)
     bound_port = sock.getsockname()[1]
     names = {"127.0.0.1", "localhost", "[::1]", "::1"}
     if not loopback and host not in ("0.0.0.0", "::"):
@@ -129,16 +129,23 @@ def _serve(port: int, host: str, db_path: Path | None, repo_dir: Path | None, pr
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def _from_config() -> tuple[str | None, Path | None]:
+def _from_config() -> tuple[str | None, Path | None, dict[str, dict[str, object]] | None]:
+    """Developer name, database path and projects from mem-sync's configuration, if there is one."""
     from memsync.devside.config import config_path, load_config
 
     if not config_path().is_file():
-        return None, None
+        return None, None, None
     try:
         config = load_config()
+        projects = {}
+        for name in config.project_names:
+            entry = config.project(name)
+            remote = entry.remote.url or f"{entry.remote.type}:{entry.remote.repo or '?'}"
+            projects[name] = {"mem_project": entry.mem_project, "enabled": entry.enabled, "remote": remote,
+                              "mode": "push" if entry.remote.auto_merge else "pull request"}
     except Exception:  # the dashboard still runs on --db without a valid configuration
-        return None, None
-    return config.dev_name, config.db_path
+        return None, None, None
+    return config.dev_name, config.db_path, projects
 
 
 def _bind(host: str, port: int) -> socket.socket:

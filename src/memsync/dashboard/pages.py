@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from memsync.dashboard.links import TABS, TAB_NAMES
+from memsync.dashboard.links import TAB_NAMES, TABS
 from memsync.dashboard.sources import AccessLog, SharedRepo, SyncHistory, heatmap_weeks
 from memsync.dashboard.store import (
     DETAIL_LIST_FIELDS,
@@ -56,6 +56,8 @@ class Site:
     write_token: str | None = None  # minted per launch; None in the static build (read only)
     default_cap: int = 500
     generated_at_ms: int | None = None
+    # configured projects: name -> {"mem_project", "remote", "mode", "enabled"} (live only)
+    configured: dict[str, dict[str, Any]] | None = None
 
     @property
     def static(self) -> bool:
@@ -79,6 +81,8 @@ class Site:
             "static": self.static,
             "params": params,
             "project": params.get("project") or "",
+            # --project: the project the list tabs open on (their "All projects" chip clears it)
+            "nav_project": params.get("project") or self.default_project or "",
             "dev_name": self.dev_name,
             "generated_at": self.generated_at_ms,
         }
@@ -94,8 +98,14 @@ class Site:
 
     def projects(self) -> list[str]:
         names: set[str] = set()
+        if self.configured:
+            mem_names = {entry.get("mem_project") for entry in self.configured.values()}
+            names.update(name for name in self.configured)
+        else:
+            mem_names = set()
         if self.store is not None:
-            names.update(name for name, _ in self.store.projects())
+            # a configured project's claude-mem name is shown under its shared-repo name
+            names.update(name for name, _ in self.store.projects() if name not in mem_names)
         if self.repo is not None:
             names.update(self.repo.projects())
         return sorted(names)
@@ -121,12 +131,15 @@ class Site:
         events = self.history.events() if self.history is not None else []
         local_counts = dict(self.store.projects()) if self.store is not None and not self.static else {}
         rows = []
-        for name in self.projects():
+        configured = self.configured or {}
+        for name in sorted(set(self.projects()) | set(configured)):
+            config = configured.get(name, {})
             merged = self.repo.merged_observations(name) if self.repo is not None else []
             cap = self.repo.project_state(name).get("cap", self.default_cap) if self.repo is not None else None
             last_export = next((e for e in events if e.project == name and e.kind == "export"), None)
             last_import = next((e for e in events if e.project == name and e.kind == "import"), None)
-            rows.append({"name": name, "local": local_counts.get(name), "merged": len(merged), "cap": cap,
+            rows.append({"name": name, "local": local_counts.get(config.get("mem_project", name)),
+                         "merged": len(merged), "cap": cap, "config": config,
                          "last_export": last_export, "last_import": last_import})
         merges = self.repo.merge_history() if self.repo is not None else []
         health = self._health(access, merges)
@@ -290,7 +303,8 @@ class Site:
             context["devs"] = per_dev
             if per_dev:
                 charts.append(_chart("chart-devs", "bar", list(per_dev),
-                                     [{"label": "observations exported", "data": [v["observations"] for v in per_dev.values()]},
+                                     [{"label": "observations exported",
+                                       "data": [v["observations"] for v in per_dev.values()]},
                                       {"label": "contribution files", "data": [v["files"] for v in per_dev.values()]}]))
         context["charts"] = charts
         return context
@@ -318,7 +332,8 @@ class Site:
             row.update({k: v for k, v in titles.get(row["id"], {}).items() if k != "id"})
             row["missing"] = row["id"] not in titles
         tools = self.access.by_tool()
-        charts = [_chart("chart-tools", "bar", [t.rsplit("__", 1)[-1] for t, _ in tools], [{"label": "accesses", "data": [n for _, n in tools]}])]
+        charts = [_chart("chart-tools", "bar", [t.rsplit("__", 1)[-1] for t, _ in tools],
+                         [{"label": "accesses", "data": [n for _, n in tools]}])]
         months = _month_labels(weeks)
         return {"summary": summary, "weeks": weeks, "top": top, "charts": charts, "months": months,
                 "active_days": sum(1 for week in weeks for day in week if day["count"])}
@@ -351,7 +366,8 @@ class Site:
             ordered = list(reversed(merges[:MERGES_SHOWN]))
             charts.append(_chart("chart-merges", "bar", [_datetime(m.at_ms)[5:16] for m in ordered],
                                  [{"label": "added", "data": [sum(p["added"] for p in m.projects) for m in ordered]},
-                                  {"label": "evicted", "data": [sum(p["evicted"] for p in m.projects) for m in ordered]}]))
+                                  {"label": "evicted",
+                                   "data": [sum(p["evicted"] for p in m.projects) for m in ordered]}]))
         context["charts"] = charts
         return context
 
@@ -428,10 +444,12 @@ class Site:
             if isinstance(rule, dict):
                 entry = feedback.get(str(rule.get("id")), {})
                 rules.append({**rule, "status": entry.get("status", "proposed"), "review": entry})
-        statuses = {s: sum(1 for r in rules if r["status"] == s) for s in ("proposed", "accepted", "modified", "rejected")}
+        statuses = {s: sum(1 for r in rules if r["status"] == s)
+                    for s in ("proposed", "accepted", "modified", "rejected")}
         charts = []
         if rules:
-            charts.append(_chart("chart-rule-status", "doughnut", list(statuses), [{"label": "rules", "data": list(statuses.values())}]))
+            charts.append(_chart("chart-rule-status", "doughnut", list(statuses),
+                                 [{"label": "rules", "data": list(statuses.values())}]))
         return {"projects": projects, "distilled_project": project, "d": distilled, "rules": rules,
                 "statuses": statuses, "report": distilled.get("report") or {}, "charts": charts,
                 "write_token": self.write_token}
@@ -457,7 +475,7 @@ class Site:
                 "keep": sum(1 for obs in observations if obs.get("keep") is True),
                 "contributors": sorted(contributors.items(), key=lambda kv: (-kv[1], kv[0])),
                 "by_dev": self.repo.contributions_by_dev(name),
-                "last_merged_at": state.get("lastEvictionAt"), "merges": last,
+                "merges": last,
                 "distilled": self.repo.distilled(name) is not None,
             })
         return {"cards": cards, "repo_is_git": self.repo.is_git()}
