@@ -11,6 +11,8 @@ import pytest
 
 from ci.ci_support import load_yaml, run_tool, tool
 from dashboard.world import World
+from memsync import __version__
+from memsync.release import default_reference
 
 SCHEMA = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci",
           "bitbucket": "vendor.bitbucket-pipelines"}
@@ -50,13 +52,23 @@ def test_github_pages_workflow_passes_actionlint_and_deploys_the_build(tmp_path:
     assert lint.returncode == 0, lint.stdout + lint.stderr
     doc = load_yaml(workflow)
     build = doc["jobs"]["build"]["steps"]
+    install = next(s for s in build if s.get("name") == "Install mem-sync")
+    assert install["run"] == f'python -m pip install "mem-sync=={__version__}"'  # the release that wrote it
     step = next(s for s in build if s.get("name") == "Build the static dashboard")
-    assert step["with"]["args"] == "dashboard --static _site --repo-dir ."
+    assert step["run"] == "mem-sync dashboard --static _site --repo-dir ."
     assert next(s for s in build if "upload-pages-artifact" in s.get("uses", ""))["with"]["path"] == "_site"
     assert doc["jobs"]["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
     assert doc["on"]["workflow_run"]["workflows"] == ["Merge memories"]  # the bot's pushes start nothing
     merge = load_yaml(repo / ".github/workflows/merge-memories.yml")
     assert merge["name"] == "Merge memories"
+
+
+def test_pages_job_follows_image(tmp_path: Path):
+    repo = tmp_path / "team"
+    mirror = "registry.example.com/team/mem-sync:" + __version__
+    assert setup_repo(repo, "--provider", "gitlab", "--pages", "--image", mirror).returncode == 0
+    assert gitlab_pages_job(repo)["image"]["name"] == mirror
+    assert load_yaml(repo / ".gitlab-ci.yml")["merge-memories"]["image"]["name"] == mirror
 
 
 def test_without_pages_nothing_is_published(tmp_path: Path):
@@ -87,6 +99,7 @@ def test_the_job_script_builds_the_site_its_artifact_names(provider: str, tmp_pa
     if provider == "gitlab":
         job = gitlab_pages_job(ci_repo)
         assert job["stage"] == ".post" and job["artifacts"]["paths"] == ["public"]
+        assert job["image"]["name"] == default_reference("gitlab")  # the merge job's image
         script, artifact = job["script"], "public"
     else:
         step = bitbucket_dashboard_step(ci_repo)

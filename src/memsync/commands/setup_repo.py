@@ -95,7 +95,8 @@ def _with_pages(provider: str, ci_file: str, reference: str) -> tuple[str, list[
     fragments = resources.files("memsync").joinpath("scaffold", "pages")
     if provider == "github":
         workflow = fragments.joinpath("github-publish-dashboard.yml").read_text("utf-8")
-        return ci_file, [ScaffoldFile(PAGES_WORKFLOW, _fill(workflow, "@MEM_SYNC_VERSION@", __version__))]
+        filled = _fill(workflow, "@MEM_SYNC_VERSION@", __version__).encode("utf-8")
+        return ci_file, [ScaffoldFile(PAGES_WORKFLOW, filled)]
     if provider == "gitlab":
         job = fragments.joinpath("gitlab-pages-job.yml").read_text("utf-8")
         return ci_file + _fill(job, "@MEM_SYNC_IMAGE@", reference), []
