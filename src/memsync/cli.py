@@ -51,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Show the config, claude-mem's database, the access hook, schedules and each project."),
     "schedule": ("memsync.commands.schedule", "schedule",
                  "Run export, import and maintain on a schedule (cron, launchd, schtasks)."),
+    "dashboard": ("memsync.commands.dashboard", "dashboard",
+                  "See memories, the merged set, profiles and rules in a browser (or --static pages)."),
 }
 
 

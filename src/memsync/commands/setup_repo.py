@@ -29,6 +29,9 @@ CI_TEMPLATES: dict[str, tuple[str, str]] = {
     "bitbucket": ("bitbucket/bitbucket-pipelines.yml", "bitbucket-pipelines.yml"),
 }
 KEEP_DIRS = ("contributions", "merged", "profiles")
+# `--pages`: how each forge's CI publishes `mem-sync dashboard --static` (memsync/scaffold/pages/)
+PAGES_WORKFLOW = ".github/workflows/publish-dashboard.yml"
+_BITBUCKET_MAIN_END = "  custom:\n"  # the dashboard step goes last in the main branch's pipeline
 COMMIT_MESSAGE = "Set up the shared memory repository (mem-sync setup-repo)"
 
 
@@ -49,10 +52,12 @@ class SetupResult:
     commit: str | None = None
 
 
-def scaffold_files(provider: str, image: str | None = None) -> list[ScaffoldFile]:
+def scaffold_files(provider: str, image: str | None = None, pages: bool = False) -> list[ScaffoldFile]:
     """Everything setup-repo writes for ``provider``, in a stable order.
 
     ``image`` (a pinned reference) replaces the released image the CI file names by default.
+    ``pages`` adds publishing of the static dashboard: a second workflow on GitHub, a
+    ``pages`` job on GitLab, a step building the pages as an artifact on Bitbucket.
     """
     if provider not in PROVIDERS:
         raise UsageError(f"unknown provider '{provider}'; use one of: {', '.join(PROVIDERS)}")
@@ -62,6 +67,9 @@ def scaffold_files(provider: str, image: str | None = None) -> list[ScaffoldFile
     ci_file = _with_reference(package.joinpath("scaffold", "ci", source).read_text("utf-8"),
                               release.default_reference(provider), reference, source)
     files = [ScaffoldFile(f"{name}/.gitkeep", b"") for name in KEEP_DIRS]
+    if pages:
+        ci_file, extra = _with_pages(provider, ci_file, reference)
+        files.extend(extra)
     files.append(ScaffoldFile(target, ci_file.encode("utf-8")))
     files.append(ScaffoldFile(".gitignore", package.joinpath("scaffold", "gitignore").read_bytes()))
     readme = render_template("shared_repo_readme.md.j2", provider=provider, reference=reference,
@@ -77,10 +85,39 @@ def _with_reference(text: str, default: str, reference: str, source: str) -> str
         raise MemSyncError(f"the packaged template {source} {error}; reinstall mem-sync") from None
 
 
+def _with_pages(provider: str, ci_file: str, reference: str) -> tuple[str, list[ScaffoldFile]]:
+    """The CI file with the dashboard's publishing, and any file it needs beside it.
+
+    The fragments name what they run by placeholder, filled here: the image the merge job
+    runs (GitLab; Bitbucket's step inherits the file's image) or this mem-sync version from
+    PyPI (GitHub's runner, whose workspace a non-root image could not write).
+    """
+    fragments = resources.files("memsync").joinpath("scaffold", "pages")
+    if provider == "github":
+        workflow = fragments.joinpath("github-publish-dashboard.yml").read_text("utf-8")
+        filled = _fill(workflow, "@MEM_SYNC_VERSION@", __version__).encode("utf-8")
+        return ci_file, [ScaffoldFile(PAGES_WORKFLOW, filled)]
+    if provider == "gitlab":
+        job = fragments.joinpath("gitlab-pages-job.yml").read_text("utf-8")
+        return ci_file + _fill(job, "@MEM_SYNC_IMAGE@", reference), []
+    step = fragments.joinpath("bitbucket-dashboard-step.yml").read_text("utf-8")
+    head, marker, tail = ci_file.partition(_BITBUCKET_MAIN_END)
+    if not marker:
+        raise MemSyncError("the packaged Bitbucket template has no `custom:` pipelines to place the "
+                           "dashboard step before; reinstall mem-sync")
+    return head + step + marker + tail, []
+
+
+def _fill(text: str, placeholder: str, value: str) -> str:
+    if text.count(placeholder) != 1:
+        raise MemSyncError(f"a packaged dashboard CI fragment does not name {placeholder} once; reinstall mem-sync")
+    return text.replace(placeholder, value)
+
+
 def setup_repository(directory: Path, provider: str, *, force: bool = False,
-                     image: str | None = None) -> SetupResult:
+                     image: str | None = None, pages: bool = False) -> SetupResult:
     """Create or complete the shared repository at ``directory`` and commit setup-repo's files."""
-    files = scaffold_files(provider, image)
+    files = scaffold_files(provider, image, pages)
     directory = directory.resolve()
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a directory; pick another path")
@@ -161,10 +198,13 @@ def _identity_args(root: Path) -> list[str]:
 @click.option("--image", metavar="REF",
               help="Run this image (pinned by tag or digest, e.g. a copy in your own registry) "
                    "instead of this mem-sync version's released image.")
-def setup_repo(directory: Path, provider: str, force: bool, image: str | None) -> int:
+@click.option("--pages", is_flag=True,
+              help="Also publish the dashboard's static pages from CI (GitHub/GitLab Pages; "
+                   "a build artifact on Bitbucket). Restrict who can see them: they show your memories.")
+def setup_repo(directory: Path, provider: str, force: bool, image: str | None, pages: bool) -> int:
     """Scaffold a shared memory repository in DIRECTORY with CI for your forge."""
     try:
-        result = setup_repository(directory, provider, force=force, image=image)
+        result = setup_repository(directory, provider, force=force, image=image, pages=pages)
     except OSError as error:
         raise MemSyncError(f"cannot write the repository at {directory}: {error.strerror}; "
                            f"check the path and its permissions") from None
