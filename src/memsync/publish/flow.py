@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from memsync.errors import GitError, PushRejected, UsageError
 from memsync.publish import git
@@ -39,6 +39,16 @@ class MergeReportLike(Protocol):
     exit_code: int
 
     def to_dict(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class SelfDescribing(Protocol):
+    """A report that writes its own commit message and PR/MR text (``rules sync``); a merge
+    report is described by :func:`summarize` and the merge templates instead."""
+
+    def commit_message(self) -> str: ...
+
+    def pull_request_text(self, *, branch: str, base: str, kind: str) -> tuple[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -204,9 +214,12 @@ def _publish_pr(repo: Path, merge: Callable[[], MergeReportLike], options: Publi
                     f"({options.max_attempts} attempts); another job may be publishing to the "
                     "same branch: re-run this one after it finishes") from None
             continue
-        summary = summarize(report.to_dict())
-        title, body = render_pr_text(summary, branch=options.branch, base=base,
-                                     kind="mr" if forge.name == "gitlab" else "pr")
+        kind = "mr" if forge.name == "gitlab" else "pr"
+        if isinstance(report, SelfDescribing):
+            title, body = report.pull_request_text(branch=options.branch, base=base, kind=kind)
+        else:
+            title, body = render_pr_text(summarize(report.to_dict()), branch=options.branch,
+                                         base=base, kind=kind)
         spec = PullRequestSpec(head=options.branch, base=base, title=title, body=body,
                                labels=options.labels, reviewers=options.reviewers,
                                draft=options.draft)
@@ -251,7 +264,8 @@ def _commit(repo: Path, report: MergeReportLike, options: PublishOptions,
     paths = [p for p in report.changed_paths if p in tracked or (repo / p).exists()]
     if not paths:
         return False
-    message = render_commit_message(summarize(data))
+    message = (report.commit_message() if isinstance(report, SelfDescribing)
+               else render_commit_message(summarize(data)))
     return git.commit_paths(repo, paths, message, options.identity, env=git_env)
 
 
@@ -301,6 +315,16 @@ def _git_credentials(repo: Path, options: PublishOptions, env: Mapping[str, str]
         return base
     username = env.get("MEM_SYNC_GIT_USERNAME") or _default_git_username(url, options, env)
     return git.http_auth_env(url, username, token, base)
+
+
+def url_credentials(url: str, options: PublishOptions, env: Mapping[str, str]) -> dict[str, str]:
+    """What :func:`_git_credentials` gives a checkout, for a URL not cloned yet (``rules sync
+    --code-repo URL`` clones the code repository with the same MEM_SYNC_GIT_TOKEN)."""
+    token = env.get("MEM_SYNC_GIT_TOKEN")
+    if not token or not url.startswith(("http://", "https://")):
+        return {}
+    username = env.get("MEM_SYNC_GIT_USERNAME") or _default_git_username(url, options, env)
+    return git.http_auth_env(url, username, token, {})
 
 
 def _default_git_username(url: str, options: PublishOptions, env: Mapping[str, str]) -> str:
@@ -394,6 +418,11 @@ def _title(text: str, *, limit: int = TITLE_LIMIT) -> str:
     text = " ".join(str(text).split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
+    return _inert(text)
+
+
+def markdown_inert(text: str) -> str:
+    """Public name of :func:`_inert`, for other reports' PR texts."""
     return _inert(text)
 
 
