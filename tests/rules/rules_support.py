@@ -4,6 +4,7 @@ CLAUDE.md, AGENTS.md and .github/copilot-instructions.md, and format checks for 
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import yaml
 from wcmatch import glob as wglob
 
-from fakes.gitrepos import git
+from fakes.gitrepos import clone, git
 
 PROJECT = "billing-api"
 MEMORY_URL = "https://github.com/acme/memories.git"
@@ -104,6 +105,20 @@ def code_repo(tmp_path: Path) -> Path:
     seed_code(work)
     git(work, "push", "--quiet", "origin", "HEAD:refs/heads/main")
     return work
+
+
+_names = itertools.count()
+
+
+def code_on_server(git_server, tmp_path: Path, owner: str) -> str:
+    name = f"{owner}/app{next(_names)}.git"
+    git_server.create_bare(name)
+    url = git_server.url(name)
+    seed = clone(url, tmp_path / f"seed-{next(_names)}")
+    git(seed, "checkout", "--quiet", "-B", "main")
+    seed_code(seed)
+    git(seed, "push", "--quiet", "origin", "HEAD:refs/heads/main")
+    return url
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -7,7 +7,6 @@ name the memory repository, and the PR must still land on the code repository.
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -15,27 +14,15 @@ from rules_support import (
     HUMAN_FILES,
     PROJECT,
     STANDARD_RULES,
+    code_on_server,
     memory_repo,
-    seed_code,
     write_distilled,
 )
 
 from clirun import run_mem_sync
 from fakes.gitrepos import clone, git
 
-_names = itertools.count()
 ACCEPTED = {"R-0000000a": "accepted", "R-0000000b": "accepted", "R-0000000c": "proposed"}
-
-
-def code_on_server(git_server, tmp_path: Path, owner: str) -> str:
-    name = f"{owner}/app{next(_names)}.git"
-    git_server.create_bare(name)
-    url = git_server.url(name)
-    seed = clone(url, tmp_path / f"seed-{next(_names)}")
-    git(seed, "checkout", "--quiet", "-B", "main")
-    seed_code(seed)
-    git(seed, "push", "--quiet", "origin", "HEAD:refs/heads/main")
-    return url
 
 
 def memory_ci_env(forge) -> dict[str, str]:
