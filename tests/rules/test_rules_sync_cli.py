@@ -271,3 +271,25 @@ def test_an_invalid_reviewer_path_names_the_rule(repos):
                            "--repo-dir", memory])
     assert result.returncode == 1
     assert "R-0000000a" in result.stderr and "absolute" in result.stderr
+
+
+def test_a_scope_with_many_globs_is_still_recognised_as_ours_on_the_next_run(repos):
+    memory, code = repos
+    many = [f"pkg{i:02d}/**" for i in range(15)]  # front matter longer than any fixed window
+    write_distilled(memory, STANDARD_RULES, {"R-0000000a": {"status": "accepted", "paths": many}})
+    first = sync(memory, code)
+    (path,) = [p for p in first["written"] if p.startswith(".claude/rules/")]
+    assert front_matter((code / path).read_text()) == {"paths": many}
+    second = sync(memory, code)
+    assert second["written"] == [] and second["removed"] == []
+
+
+def test_a_local_memory_remote_is_not_written_into_the_code_repository(tmp_path):
+    memory = memory_repo(tmp_path)
+    git(memory, "remote", "set-url", "origin", str(tmp_path / "somewhere" / "memories.git"))
+    write_distilled(memory, STANDARD_RULES, ACCEPTED)
+    code = code_repo(tmp_path)
+    sync(memory, code)
+    text = (code / ".claude/rules/team-memory.md").read_text()
+    assert str(tmp_path) not in text and "somewhere" not in text
+    assert "`R-0000000a`" in text  # no web page to link: the id stays, as code

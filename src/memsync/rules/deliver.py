@@ -66,8 +66,11 @@ def deliver(delivery: Delivery, publish_options: Any, env: Mapping[str, str]) ->
         raise UsageError(f"--code-repo {delivery.code_repo} is not a folder; --publish none writes a "
                          "work tree, so pass a checkout (or use --publish pr / push with a URL)")
     with _memory_checkout(delivery.project, delivery.memory_dir, env) as (memory, url, branch):
+        # A local path would differ between machines (and say where someone keeps files):
+        # only a shared URL is written into the code repository.
+        shared = url if ("://" in url or _SCP_LIKE.match(url)) and not url.startswith("file:") else ""
         links = Links(page=delivery.memory_url or web_page(url, branch, delivery.project),
-                      remote=_scrubbed(url))
+                      remote=_scrubbed(shared))
         with _code_checkout(delivery.code_repo, publish_options, code_env) as code:
             options = SyncOptions(project=delivery.project, memory_repo=memory, code_repo=code,
                                   targets=delivery.targets, links=links, budget=delivery.budget,

@@ -15,8 +15,8 @@ from memsync.rules import blocks
 from memsync.rules.source import Rule, read_selection
 from memsync.rules.targets import BLOCK_FILES, DEFAULT_BUDGET, STEM, Links, plan_targets
 
+# The first line of every file mem-sync owns, right after its front matter when it has one.
 OWNED_MARKER = "<!-- mem-sync: generated file"
-_MARKER_LINES = 12  # the marker sits right after any front matter, within the first lines
 
 
 @dataclass(frozen=True)
@@ -173,8 +173,14 @@ def _owned_files(code: Path, folder: str, suffix: str) -> list[str]:
 
 
 def _is_ours(data: bytes) -> bool:
-    head = data.split(b"\n", _MARKER_LINES)[:_MARKER_LINES]
-    return any(line.startswith(OWNED_MARKER.encode()) for line in head)
+    """Whether the file's first line after any front matter is our generated-file marker."""
+    body = data
+    if data.startswith(b"---\n"):
+        end = data.find(b"\n---\n", 3)
+        if end < 0:
+            return False
+        body = data[end + len(b"\n---\n"):]
+    return body.startswith(OWNED_MARKER.encode())
 
 
 def _read(path: Path) -> bytes | None:
