@@ -33,6 +33,8 @@ OWNED = {
     "copilot": (".github/instructions", ".instructions.md"),
 }
 BLOCK_FILES = {"copilot": ".github/copilot-instructions.md", "agents": "AGENTS.md"}
+FILE_TEMPLATES = {"claude": "rules_claude.md.j2", "cursor": "rules_cursor.mdc.j2",
+                  "copilot": "rules_copilot.instructions.md.j2"}
 
 
 @dataclass(frozen=True)
@@ -113,18 +115,16 @@ def plan_targets(rules: Sequence[Rule], *, project: str, targets: Sequence[str],
 
     for target in targets:
         folder, suffix = OWNED.get(target, ("", ""))
-        if target in ("claude", "cursor"):
-            template = "rules_claude.md.j2" if target == "claude" else "rules_cursor.mdc.j2"
-            if everywhere:
-                path = f"{folder}/{STEM}{suffix}"
-                text, left = fit(everywhere, budget,
-                                 lambda chosen, left: file(template, (), chosen, left))
-                owned[path] = text
-                if left:
-                    omitted[path] = left
+        template = FILE_TEMPLATES.get(target, "")
+        # Copilot's everywhere rules go to its block; Claude's and Cursor's to a file of ours.
+        if target in ("claude", "cursor") and everywhere:
+            path = f"{folder}/{STEM}{suffix}"
+            text, left = fit(everywhere, budget,
+                             lambda chosen, left, template=template: file(template, (), chosen, left))
+            owned[path] = text
+            if left:
+                omitted[path] = left
         if target in OWNED:
-            template = {"claude": "rules_claude.md.j2", "cursor": "rules_cursor.mdc.j2",
-                        "copilot": "rules_copilot.instructions.md.j2"}[target]
             for scope, scoped in scopes.items():
                 owned[f"{folder}/{STEM}-{names[scope]}{suffix}"] = file(template, scope, scoped, ())
         if target in BLOCK_FILES:
