@@ -147,3 +147,24 @@ def test_none_mode_refuses_a_url(tmp_path):
     result = run_mem_sync(["rules", "sync", "--project", PROJECT, "--code-repo",
                            "https://example.invalid/acme/app.git", "--repo-dir", memory])
     assert result.returncode == 2 and "--publish none writes a work tree" in result.stderr
+
+
+def test_bitbucket_pull_request_lands_on_the_code_repository(git_server, clean_forge, tmp_path):
+    memory = memory_repo(tmp_path)
+    write_distilled(memory, STANDARD_RULES, ACCEPTED)
+    url = code_on_server(git_server, tmp_path, "acme")
+    slug = url.rsplit("/", 1)[-1].removesuffix(".git")
+    # Bitbucket Pipelines in the memory repository: these name the memory repository.
+    env = {"BITBUCKET_BUILD_NUMBER": "7", "BITBUCKET_WORKSPACE": "team",
+           "BITBUCKET_REPO_SLUG": "memories", "BITBUCKET_BRANCH": "main",
+           "MEM_SYNC_BITBUCKET_API_URL": clean_forge.base_url, "RULES_TOKEN": "good-token"}
+    args = ("--publish", "pr", "--provider", "bitbucket", "--token-env", "RULES_TOKEN")
+    first = sync(memory, url, env, *args)
+    assert first["publish"]["operation"] == "created"
+    (pr,) = clean_forge.open_prs("cloud")
+    assert pr["head"] == "mem-sync/rules" and pr["base"] == "main"
+    writes = [r.path for r in clean_forge.requests if r.method != "GET"]
+    assert writes and all(p.startswith(f"/2.0/repositories/acme/{slug}/") for p in writes)
+    write_distilled(memory, STANDARD_RULES, {k: "rejected" for k in ACCEPTED})
+    assert sync(memory, url, env, *args)["publish"]["operation"] == "closed"
+    assert clean_forge.open_prs("cloud") == []
