@@ -293,3 +293,20 @@ def test_a_local_memory_remote_is_not_written_into_the_code_repository(tmp_path)
     text = (code / ".claude/rules/team-memory.md").read_text()
     assert str(tmp_path) not in text and "somewhere" not in text
     assert "`R-0000000a`" in text  # no web page to link: the id stays, as code
+
+
+def test_without_repo_dir_the_configured_memory_repository_is_fetched(repos, tmp_path):
+    memory, code = repos
+    bare = tmp_path / "memories.git"
+    git(None, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    git(memory, "push", "--quiet", str(bare), "HEAD:refs/heads/main")
+    env = {"MEM_SYNC_CONFIG": str(tmp_path / "config.json")}
+    init = run_mem_sync(["init", "--dev-name", "alice", "--db-path", tmp_path / "claude-mem.db",
+                         "--project", PROJECT, "--url", bare, "--types", "decision",
+                         "--keywords", "", "--tags", "#shared", "--force"], env=env)
+    assert init.returncode == 0, init.stderr
+    result = run_mem_sync(["rules", "sync", "--project", PROJECT, "--code-repo", code,
+                           "--format", "json"], env=env)
+    assert result.returncode == 0, result.stderr
+    assert "AGENTS.md" in json.loads(result.stdout)["written"]
+    assert "R-0000000a" in (code / "AGENTS.md").read_text()
