@@ -310,3 +310,34 @@ def test_without_repo_dir_the_configured_memory_repository_is_fetched(repos, tmp
     assert result.returncode == 0, result.stderr
     assert "AGENTS.md" in json.loads(result.stdout)["written"]
     assert "R-0000000a" in (code / "AGENTS.md").read_text()
+
+
+def github_token(seed: int) -> str:
+    """A classic GitHub token with a valid CRC32 checksum (built here, not stored in the tree)."""
+    import random
+    import string
+    import zlib
+
+    alphabet = string.digits + string.ascii_uppercase + string.ascii_lowercase
+    body = "".join(random.Random(seed).choice(string.ascii_letters + string.digits) for _ in range(30))
+    value, digits = zlib.crc32(body.encode()), ""
+    while value:
+        value, rest = divmod(value, 62)
+        digits = alphabet[rest] + digits
+    return f"ghp_{body}{digits.rjust(6, '0')}"
+
+
+def test_a_rule_carrying_a_credential_is_withheld_and_never_printed(repos):
+    memory, code = repos
+    token = github_token(3)
+    write_distilled(memory, STANDARD_RULES, {
+        "R-0000000a": {"status": "modified", "modifiedRule": f"Deploy with {token} as the key."},
+        "R-0000000c": "accepted"})
+    result = run_mem_sync(["rules", "sync", "--project", PROJECT, "--code-repo", code,
+                           "--repo-dir", memory])
+    assert result.returncode == 0, result.stderr
+    assert "withheld R-0000000a" in result.stdout and "github" in result.stdout
+    assert token not in result.stdout + result.stderr
+    everything = b"".join(snapshot(code).values())
+    assert token.encode() not in everything and b"R-0000000a" not in everything
+    assert b"R-0000000c" in everything

@@ -72,6 +72,9 @@ def describe(report: Any, result: Any, budget: int) -> list[str]:
                      "trailer")
     if report.missing:
         lines.append(f"  reviewed but absent from rules.json (not delivered): {', '.join(report.missing)}")
+    for rule_id, names in sorted(report.withheld.items()):
+        lines.append(f"  withheld {rule_id}: it looks like it carries a credential ({', '.join(names)}); "
+                     "fix the rule in the memory repository")
     if result is not None and result.mode != "none":
         lines.append(f"  {result.mode}: {result.operation}{' ' + result.url if result.url else ''}")
     elif report.dry_run:

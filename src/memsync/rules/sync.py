@@ -41,6 +41,8 @@ class RulesReport:
     removed: tuple[str, ...]
     omitted: dict[str, tuple[str, ...]] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
+    # id -> secret-scanner rules matched: never written to the code repository
+    withheld: dict[str, tuple[str, ...]] = field(default_factory=dict)
     dry_run: bool = False
     exit_code: int = 0
 
@@ -63,6 +65,7 @@ class RulesReport:
             "removed": list(self.removed),
             "omitted": {path: list(ids) for path, ids in sorted(self.omitted.items())},
             "missing": list(self.missing),
+            "withheld": {rule_id: list(names) for rule_id, names in sorted(self.withheld.items())},
         }
 
     def commit_message(self) -> str:
@@ -100,7 +103,8 @@ def sync_rules(options: SyncOptions) -> RulesReport:
                         "--code-repo")
     tracked = tracked_files(code)
     selection = read_selection(options.memory_repo, options.project, tracked)
-    plan = plan_targets(selection.rules, project=options.project, targets=options.targets,
+    delivered, withheld = withhold_credentials(selection.rules)
+    plan = plan_targets(delivered, project=options.project, targets=options.targets,
                         links=options.links, budget=options.budget)
     desired: dict[str, bytes | None] = {}  # path -> new bytes, None: delete
     for relative, text in plan.owned.items():
@@ -132,8 +136,26 @@ def sync_rules(options: SyncOptions) -> RulesReport:
     if not options.dry_run:
         _apply(code, desired, written, removed)
     return RulesReport(project=options.project, targets=tuple(options.targets),
-                       rules=selection.rules, written=tuple(written), removed=tuple(removed),
-                       omitted=plan.omitted, missing=selection.missing, dry_run=options.dry_run)
+                       rules=delivered, written=tuple(written), removed=tuple(removed),
+                       omitted=plan.omitted, missing=selection.missing, withheld=withheld,
+                       dry_run=options.dry_run)
+
+
+def withhold_credentials(rules: Sequence[Rule]) -> tuple[tuple[Rule, ...], dict[str, tuple[str, ...]]]:
+    """Rules safe to write into a code repository, and the ids of the others with the scanner
+    rules they matched. A code repository is often seen by more people than the memory
+    repository (or is public), and a reviewer's ``modifiedRule`` was never scanned at export."""
+    from memsync.safety.secrets import scan_text
+
+    kept: list[Rule] = []
+    withheld: dict[str, tuple[str, ...]] = {}
+    for rule in rules:
+        findings = [f for text in (rule.text, *rule.scope) for f in scan_text(text)]
+        if findings:
+            withheld[rule.id] = tuple(sorted({f.rule for f in findings}))
+        else:
+            kept.append(rule)
+    return tuple(kept), withheld
 
 
 def _apply(code: Path, desired: dict[str, bytes | None], written: Sequence[str],
