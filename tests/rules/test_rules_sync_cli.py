@@ -341,3 +341,22 @@ def test_a_rule_carrying_a_credential_is_withheld_and_never_printed(repos):
     everything = b"".join(snapshot(code).values())
     assert token.encode() not in everything and b"R-0000000a" not in everything
     assert b"R-0000000c" in everything
+
+
+@pytest.mark.parametrize("link", ["AGENTS.md", ".claude"])
+def test_a_symbolic_link_on_the_way_is_refused(repos, tmp_path, link):
+    memory, code = repos
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("runner secret\n")
+    target = code / link
+    if target.exists():
+        target.unlink()
+    target.symlink_to(outside / "secret.txt" if link == "AGENTS.md" else outside)
+    before = snapshot(code)
+    result = run_mem_sync(["rules", "sync", "--project", PROJECT, "--code-repo", code,
+                           "--repo-dir", memory])
+    assert result.returncode == 1 and f"{link} in the code repository is a symbolic link" in result.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+    assert (outside / "secret.txt").read_text() == "runner secret\n"
+    assert snapshot(code) == before

@@ -13,7 +13,7 @@ from typing import Any
 from memsync.errors import RepoError
 from memsync.rules import blocks
 from memsync.rules.source import Rule, read_selection
-from memsync.rules.targets import BLOCK_FILES, DEFAULT_BUDGET, STEM, Links, plan_targets
+from memsync.rules.targets import DEFAULT_BUDGET, STEM, Links, plan_targets
 
 # The first line of every file mem-sync owns, right after its front matter when it has one.
 OWNED_MARKER = "<!-- mem-sync: generated file"
@@ -106,6 +106,8 @@ def sync_rules(options: SyncOptions) -> RulesReport:
     delivered, withheld = withhold_credentials(selection.rules)
     plan = plan_targets(delivered, project=options.project, targets=options.targets,
                         links=options.links, budget=options.budget)
+    for relative in [*plan.owned, *plan.blocks]:
+        _refuse_links(code, relative)
     desired: dict[str, bytes | None] = {}  # path -> new bytes, None: delete
     for relative, text in plan.owned.items():
         current = _read(code / relative)
@@ -114,6 +116,7 @@ def sync_rules(options: SyncOptions) -> RulesReport:
                             f"named {STEM}* in that folder are mem-sync's) and sync again")
         desired[relative] = text.encode()
     for folder, suffix in plan.owned_patterns:
+        _refuse_links(code, folder)
         for relative in _owned_files(code, folder, suffix):
             if relative not in plan.owned:
                 desired[relative] = None  # a scope or target no rule needs any more
@@ -172,6 +175,19 @@ def _apply(code: Path, desired: dict[str, bytes | None], written: Sequence[str],
         os.unlink(code / relative)
 
 
+def _refuse_links(code: Path, relative: str) -> None:
+    """A symbolic link on the way would make the sync read or write outside the checkout (and
+    a CI job publishing a code repository must never copy a runner's file into a PR)."""
+    path = code
+    for part in relative.split("/"):
+        path = path / part
+        if path.is_symlink():
+            raise RepoError(f"{path.relative_to(code).as_posix()} in the code repository is a "
+                            "symbolic link; mem-sync writes only regular files inside the "
+                            "checkout: replace it with a file or folder, or leave this target "
+                            "out with --target")
+
+
 def tracked_files(code: Path) -> frozenset[str]:
     """The code repository's tracked files (used to place absolute evidence paths)."""
     from memsync.publish import git
@@ -221,5 +237,3 @@ def _decode(data: bytes, name: str) -> str:
         raise RepoError(f"{name} is not UTF-8 text; mem-sync will not edit it (convert it to "
                         "UTF-8 or leave this target out with --target)") from None
 
-
-__all__ = ["BLOCK_FILES", "RulesReport", "SyncOptions", "sync_rules"]
