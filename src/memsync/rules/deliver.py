@@ -59,6 +59,7 @@ def deliver(delivery: Delivery, publish_options: Any, env: Mapping[str, str]) ->
     from memsync.publish.flow import publish
     from memsync.rules.sync import SyncOptions, sync_rules
     from memsync.rules.targets import Links, web_page
+    from memsync.scanner_cache import open_scanner, scanner_setup
 
     code_env = code_repo_env(env)
     publish_options = replace(publish_options, env=code_env)
@@ -74,7 +75,8 @@ def deliver(delivery: Delivery, publish_options: Any, env: Mapping[str, str]) ->
         with _code_checkout(delivery.code_repo, publish_options, code_env) as code:
             options = SyncOptions(project=delivery.project, memory_repo=memory, code_repo=code,
                                   targets=delivery.targets, links=links, budget=delivery.budget,
-                                  dry_run=delivery.dry_run)
+                                  dry_run=delivery.dry_run,
+                                  scanner=open_scanner(scanner_setup(env)))
             if delivery.dry_run:
                 return sync_rules(options), None
             result = publish(code, lambda: sync_rules(options), publish_options)

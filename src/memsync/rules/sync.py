@@ -28,6 +28,8 @@ class SyncOptions:
     links: Links = Links()
     budget: int = DEFAULT_BUDGET
     dry_run: bool = False
+    # The secret scanner the entry point built (memsync.scanner_cache); None: the pure-Python one.
+    scanner: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def sync_rules(options: SyncOptions) -> RulesReport:
                         "--code-repo")
     tracked = tracked_files(code)
     selection = read_selection(options.memory_repo, options.project, tracked)
-    delivered, withheld = withhold_credentials(selection.rules)
+    delivered, withheld = withhold_credentials(selection.rules, options.scanner)
     plan = plan_targets(delivered, project=options.project, targets=options.targets,
                         links=options.links, budget=options.budget)
     for relative in [*plan.owned, *plan.blocks]:
@@ -144,16 +146,19 @@ def sync_rules(options: SyncOptions) -> RulesReport:
                        dry_run=options.dry_run)
 
 
-def withhold_credentials(rules: Sequence[Rule]) -> tuple[tuple[Rule, ...], dict[str, tuple[str, ...]]]:
+def withhold_credentials(rules: Sequence[Rule], scanner: Any = None,
+                         ) -> tuple[tuple[Rule, ...], dict[str, tuple[str, ...]]]:
     """Rules safe to write into a code repository, and the ids of the others with the scanner
     rules they matched. A code repository is often seen by more people than the memory
     repository (or is public), and a reviewer's ``modifiedRule`` was never scanned at export."""
-    from memsync.safety.secrets import scan_text
+    if scanner is None:
+        from memsync.safety.secrets import python_scanner
 
+        scanner = python_scanner()
     kept: list[Rule] = []
     withheld: dict[str, tuple[str, ...]] = {}
     for rule in rules:
-        findings = [f for text in (rule.text, *rule.scope) for f in scan_text(text)]
+        findings = [f for text in (rule.text, *rule.scope) for f in scanner.scan_text(text)]
         if findings:
             withheld[rule.id] = tuple(sorted({f.rule for f in findings}))
         else:
