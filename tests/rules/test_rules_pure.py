@@ -172,3 +172,20 @@ def test_the_plan_is_deterministic_and_has_no_run_specific_text():
     assert one == two
     # without a web address for the memory repository, rules keep their ids as code
     assert "`R-0000000a`" in one.owned[".claude/rules/team-memory.md"]
+
+
+def test_the_pr_text_names_withheld_and_budgeted_rules_but_never_their_text():
+    from memsync.rules.sync import RulesReport
+
+    chosen = select_rules(doc(STANDARD_RULES), {"entries": [
+        {"ruleId": "R-0000000a", "status": "accepted"}]}, project="p").rules
+    report = RulesReport(project="p", targets=("agents",), rules=chosen, written=("AGENTS.md",),
+                         removed=(), omitted={"AGENTS.md": ("R-0000000e",)},
+                         withheld={"R-0000000b": ("github-pat",)})
+    title, body = report.pull_request_text(branch="mem-sync/rules", base="main", kind="mr")
+    assert title == report.commit_message().splitlines()[0]
+    assert "This merge request is maintained by mem-sync" in body
+    assert "`R-0000000b` (github-pat)" in body and "backoff" not in body
+    assert "`AGENTS.md`: R-0000000e" in body
+    # same report, same bytes: a rerun leaves the PR description untouched
+    assert report.pull_request_text(branch="mem-sync/rules", base="main", kind="mr")[1] == body
