@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                "Take observations back from the team (a retraction the merge applies)."),
     "incident": ("memsync.commands.incident", "incident",
                  "Print the secret-incident procedure for a project (rotate, locate, rewrite, re-clone)."),
+    "rules": ("memsync.commands.rules", "rules",
+              "Deliver the team's reviewed rules to a code repository (rules sync)."),
     "action": ("memsync.commands.action", "action",
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
     "hook": ("memsync.commands.hook", "hook",

@@ -134,6 +134,9 @@ def test_action_is_a_docker_action_with_the_contract_inputs_and_outputs() -> Non
     assert set(action["inputs"]) == {
         "cap", "retention-days", "publish", "branch", "base", "labels", "reviewers", "draft",
         "profiles", "strict", "secrets", "dry-run", "working-directory", "token",
+        # command: rules-sync (tests/ci/test_rules_ci_templates.py)
+        "command", "rules-project", "rules-code-repo", "rules-targets", "rules-publish",
+        "rules-provider", "rules-budget", "rules-token",
     }
     assert action["inputs"]["token"]["default"] == "${{ github.token }}"
     assert set(action["outputs"]) == {

@@ -16,6 +16,8 @@ PLACES = {
 }
 BASE_FILES = {"contributions/.gitkeep", "merged/.gitkeep", "profiles/.gitkeep", ".gitignore",
               "README.md"}
+# Workflows GitHub keeps in files of their own (the opt-in rules sync).
+EXTRA_FILES = {"github": {".github/workflows/sync-rules.yml"}}
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def test_new_directory_gets_layout_ci_file_and_a_first_commit(
     result = setup_repo(repo, "--provider", provider)
     assert result.returncode == 0, result.stderr
     ci_path, template = PLACES[provider]
-    assert tracked(repo) == BASE_FILES | {ci_path}
+    assert tracked(repo) == BASE_FILES | {ci_path} | EXTRA_FILES.get(provider, set())
     assert (repo / ci_path).read_bytes() == template.read_bytes()
     assert git(repo, "status", "--porcelain") == ""
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
@@ -73,7 +75,7 @@ def test_second_run_changes_nothing_and_commits_nothing(tmp_path: Path,
     assert result.returncode == 0
     assert git(repo, "rev-parse", "HEAD") == head
     assert "nothing to commit" in result.stdout
-    assert result.stdout.count("unchanged") == len(BASE_FILES) + 1
+    assert result.stdout.count("unchanged") == len(BASE_FILES) + 1 + len(EXTRA_FILES["github"])
 
 
 def test_user_edits_are_skipped_and_reported_then_overwritten_with_force(

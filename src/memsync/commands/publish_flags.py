@@ -17,12 +17,25 @@ PUBLISH_FLAG_NAMES = ("publish", "branch", "base", "labels", "reviewers", "draft
 
 def publish_options(func: F) -> F:
     """Add the publishing flags to a click command (keyword names: see PUBLISH_FLAG_NAMES)."""
+    return publish_options_for("mem-sync/merge")(func)
+
+
+def publish_options_for(branch: str) -> Callable[[F], F]:
+    """:func:`publish_options` with another rolling branch by default (``rules sync``)."""
+
+    def decorate(func: F) -> F:
+        return _add_publish_options(func, branch)
+
+    return decorate
+
+
+def _add_publish_options(func: F, branch: str) -> F:
     options = [
         click.option("--publish", type=click.Choice(["none", "push", "pr"]), default="none",
                      show_default=True,
                      help="none: leave the result in the work tree; push: commit and push to "
                           "the branch; pr: update one rolling pull/merge request."),
-        click.option("--branch", default="mem-sync/merge", show_default=True,
+        click.option("--branch", default=branch, show_default=True,
                      help="Rolling branch of the pull/merge request (--publish pr)."),
         click.option("--base", default=None,
                      help="Branch to push to / open the PR against [default: current branch]."),

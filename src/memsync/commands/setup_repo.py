@@ -28,6 +28,11 @@ CI_TEMPLATES: dict[str, tuple[str, str]] = {
     "gitlab": ("gitlab/gitlab-ci.yml", ".gitlab-ci.yml"),
     "bitbucket": ("bitbucket/bitbucket-pipelines.yml", "bitbucket-pipelines.yml"),
 }
+# Further workflows a forge keeps in files of their own (GitLab and Bitbucket have one file).
+EXTRA_CI_TEMPLATES: dict[str, tuple[tuple[str, str], ...]] = {
+    # opt-in: does nothing until the repository variables of `rules sync` are set
+    "github": (("github/sync-rules.yml", ".github/workflows/sync-rules.yml"),),
+}
 KEEP_DIRS = ("contributions", "merged", "profiles")
 # `--pages`: how each forge's CI publishes `mem-sync dashboard --static` (memsync/scaffold/pages/)
 PAGES_WORKFLOW = ".github/workflows/publish-dashboard.yml"
@@ -71,6 +76,10 @@ def scaffold_files(provider: str, image: str | None = None, pages: bool = False)
         ci_file, extra = _with_pages(provider, ci_file, reference)
         files.extend(extra)
     files.append(ScaffoldFile(target, ci_file.encode("utf-8")))
+    for extra_source, extra_target in EXTRA_CI_TEMPLATES.get(provider, ()):
+        text = _with_reference(package.joinpath("scaffold", "ci", extra_source).read_text("utf-8"),
+                               release.default_reference(provider), reference, extra_source)
+        files.append(ScaffoldFile(extra_target, text.encode("utf-8")))
     files.append(ScaffoldFile(".gitignore", package.joinpath("scaffold", "gitignore").read_bytes()))
     readme = render_template("shared_repo_readme.md.j2", provider=provider, reference=reference,
                              repository=release.published().repository, version=__version__)

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from memsync import __version__
 from memsync.errors import GitError, PushRejected, UsageError
@@ -30,6 +30,23 @@ TITLE_LIMIT = 80
 LIST_LIMIT = 50
 # Branch variables CI systems set when they check out a detached HEAD.
 _CI_BRANCH_VARIABLES = ("GITHUB_REF_NAME", "CI_COMMIT_BRANCH", "BITBUCKET_BRANCH")
+
+
+@runtime_checkable
+class SelfDescribing(Protocol):
+    """A report that writes its own commit message and PR/MR text (``rules sync``); a merge
+    report is described by :func:`summarize` and the merge templates instead."""
+
+    changed_paths: list[str]
+    dry_run: bool
+
+    def commit_message(self) -> str: ...
+
+    def pull_request_text(self, *, branch: str, base: str, kind: str) -> tuple[str, str]: ...
+
+
+# what publish commits and describes: a merge report, or a report that words its own texts
+Publishable = MergeReport | SelfDescribing
 
 
 @dataclass(frozen=True)
@@ -61,10 +78,10 @@ class PublishResult:
     commit: str | None
     attempts: int
     # The last merge's report (the one whose result was published), for printing/exit code.
-    report: MergeReport | None = field(default=None, compare=False, repr=False)
+    report: Publishable | None = field(default=None, compare=False, repr=False)
 
 
-def publish(repo: Path, merge: Callable[[], MergeReport],
+def publish(repo: Path, merge: Callable[[], Publishable],
             options: PublishOptions) -> PublishResult:
     """Run ``merge()`` on the checkout at ``repo`` and publish its result per ``options.mode``."""
     if options.mode not in MODES:
@@ -133,7 +150,7 @@ def open_pull_request(
 
 
 # ---------------------------------------------------------------------------- push mode
-def _publish_push(repo: Path, merge: Callable[[], MergeReport], options: PublishOptions,
+def _publish_push(repo: Path, merge: Callable[[], Publishable], options: PublishOptions,
                   branch: str, git_env: dict[str, str]) -> PublishResult:
     state: dict[str, Any] = {"report": merge(), "committed": False}
     state["committed"] = _commit(repo, state["report"], options, git_env)
@@ -160,13 +177,13 @@ def _publish_push(repo: Path, merge: Callable[[], MergeReport], options: Publish
 
 
 # ---------------------------------------------------------------------------- pr mode
-def _publish_pr(repo: Path, merge: Callable[[], MergeReport], options: PublishOptions,
+def _publish_pr(repo: Path, merge: Callable[[], Publishable], options: PublishOptions,
                 base: str, env: Mapping[str, str], git_env: dict[str, str]) -> PublishResult:
     if options.branch == base:
         raise UsageError(f"--branch and --base are both '{base}'; the rolling PR branch must be "
                          "a branch of its own, e.g. mem-sync/merge")
     forge = _provider(repo, options, env, git_env)  # fail on a missing token before any push
-    report: MergeReport | None = None
+    report: Publishable | None = None
     for attempt in range(1, options.max_attempts + 1):
         tips = git.fetch(repo, options.remote, [base, options.branch], env=git_env)
         base_tip = tips[base]
@@ -195,9 +212,11 @@ def _publish_pr(repo: Path, merge: Callable[[], MergeReport], options: PublishOp
                     f"({options.max_attempts} attempts); another job may be publishing to the "
                     "same branch: re-run this one after it finishes") from None
             continue
-        summary = summarize(report)
-        title, body = render_pr_text(summary, branch=options.branch, base=base,
-                                     kind="mr" if forge.name == "gitlab" else "pr")
+        kind = "mr" if forge.name == "gitlab" else "pr"
+        if isinstance(report, MergeReport):
+            title, body = render_pr_text(summarize(report), branch=options.branch, base=base, kind=kind)
+        else:
+            title, body = report.pull_request_text(branch=options.branch, base=base, kind=kind)
         spec = PullRequestSpec(head=options.branch, base=base, title=title, body=body,
                                labels=options.labels, reviewers=options.reviewers,
                                draft=options.draft)
@@ -228,7 +247,7 @@ def _delete_rolling_branch(repo: Path, options: PublishOptions, expected: str,
         pass
 
 
-def _commit(repo: Path, report: MergeReport, options: PublishOptions,
+def _commit(repo: Path, report: Publishable, options: PublishOptions,
             git_env: dict[str, str]) -> bool:
     if not report.changed_paths or report.dry_run:
         return False  # a dry run lists what it would write; there is nothing to commit
@@ -239,7 +258,8 @@ def _commit(repo: Path, report: MergeReport, options: PublishOptions,
     paths = [p for p in report.changed_paths if p in tracked or (repo / p).exists()]
     if not paths:
         return False
-    message = render_commit_message(summarize(report))
+    message = (render_commit_message(summarize(report)) if isinstance(report, MergeReport)
+               else report.commit_message())
     return git.commit_paths(repo, paths, message, options.identity, env=git_env)
 
 
@@ -289,6 +309,16 @@ def _git_credentials(repo: Path, options: PublishOptions, env: Mapping[str, str]
         return base
     username = env.get("MEM_SYNC_GIT_USERNAME") or _default_git_username(url, options, env)
     return git.http_auth_env(url, username, token, base)
+
+
+def url_credentials(url: str, options: PublishOptions, env: Mapping[str, str]) -> dict[str, str]:
+    """What :func:`_git_credentials` gives a checkout, for a URL not cloned yet (``rules sync
+    --code-repo URL`` clones the code repository with the same MEM_SYNC_GIT_TOKEN)."""
+    token = env.get("MEM_SYNC_GIT_TOKEN")
+    if not token or not url.startswith(("http://", "https://")):
+        return {}
+    username = env.get("MEM_SYNC_GIT_USERNAME") or _default_git_username(url, options, env)
+    return git.http_auth_env(url, username, token, {})
 
 
 def _default_git_username(url: str, options: PublishOptions, env: Mapping[str, str]) -> str:
@@ -371,6 +401,11 @@ def render_pr_text(summary: Mapping[str, Any], *, branch: str, base: str,
 
 def _title(text: str, *, limit: int = TITLE_LIMIT) -> str:
     return _inert(shorten(text, limit, one_line=True))
+
+
+def markdown_inert(text: str) -> str:
+    """Public name of :func:`_inert`, for other reports' PR texts."""
+    return _inert(text)
 
 
 def _inert(text: str) -> str:
