@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from memsync.atomic import StagedWrite, current_bytes
 from memsync.ci.repo import ContributionFile, discover_contributions, read_bytes_nofollow, relative
@@ -32,8 +33,10 @@ from memsync.merge.retraction import (
     parse_retraction,
     retract_for_secrets,
 )
-from memsync.safety.secrets import SecretScanner
 from memsync.text import shorten
+
+if TYPE_CHECKING:  # the rules load only when a run scans (not under --secrets off)
+    from memsync.safety.secrets import SecretScanner
 
 MAINTAINERS_FILE = "MAINTAINERS"
 MAX_RETRACTION_BYTES = 4 * 1024 * 1024
