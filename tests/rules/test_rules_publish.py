@@ -16,6 +16,7 @@ from rules_support import (
     STANDARD_RULES,
     code_on_server,
     memory_repo,
+    seed_code,
     write_distilled,
 )
 
@@ -168,3 +169,30 @@ def test_bitbucket_pull_request_lands_on_the_code_repository(git_server, clean_f
     write_distilled(memory, STANDARD_RULES, {k: "rejected" for k in ACCEPTED})
     assert sync(memory, url, env, *args)["publish"]["operation"] == "closed"
     assert clean_forge.open_prs("cloud") == []
+
+
+def test_a_url_that_needs_the_token_is_cloned_and_pushed_with_it(tmp_path):
+    from fakes.git_http import GitHttpServer
+
+    server = GitHttpServer(tmp_path / "auth-root",
+                           credentials=("x-access-token", "code-secret")).start()
+    try:
+        server.create_bare("acme/private.git")
+        url = server.url("acme/private.git")
+        seed = tmp_path / "seed"
+        git(None, "init", "--quiet", "--initial-branch=main", str(seed))
+        seed_code(seed)
+        auth = f"http://x-access-token:code-secret@{url.removeprefix('http://')}"
+        git(seed, "push", "--quiet", auth, "HEAD:refs/heads/main")
+        memory = memory_repo(tmp_path)
+        write_distilled(memory, STANDARD_RULES, ACCEPTED)
+        denied = run_mem_sync(["rules", "sync", "--project", PROJECT, "--code-repo", url,
+                               "--repo-dir", memory, "--publish", "push"])
+        assert denied.returncode == 1 and "code-secret" not in denied.stderr
+        pushed = sync(memory, url, {"MEM_SYNC_GIT_TOKEN": "code-secret"}, "--publish", "push")
+        assert pushed["publish"]["operation"] == "pushed"
+        check = tmp_path / "check"
+        git(None, "clone", "--quiet", auth, str(check))
+        assert "R-0000000a" in (check / "AGENTS.md").read_text()
+    finally:
+        server.stop()

@@ -301,24 +301,20 @@ def _git_credentials(repo: Path, options: PublishOptions, env: Mapping[str, str]
     Without it git uses whatever the checkout already has (actions/checkout's stored header,
     a credential helper, an SSH key), which is the right default on every CI.
     """
-    token = env.get("MEM_SYNC_GIT_TOKEN")
-    if not token:
+    if not env.get("MEM_SYNC_GIT_TOKEN"):
         return base
-    url = git.remote_url(repo, options.remote, env=base)
-    if not url.startswith(("http://", "https://")):
-        return base
-    username = env.get("MEM_SYNC_GIT_USERNAME") or _default_git_username(url, options, env)
-    return git.http_auth_env(url, username, token, base)
+    return url_credentials(git.remote_url(repo, options.remote, env=base), options, env, base)
 
 
-def url_credentials(url: str, options: PublishOptions, env: Mapping[str, str]) -> dict[str, str]:
-    """What :func:`_git_credentials` gives a checkout, for a URL not cloned yet (``rules sync
-    --code-repo URL`` clones the code repository with the same MEM_SYNC_GIT_TOKEN)."""
+def url_credentials(url: str, options: PublishOptions, env: Mapping[str, str],
+                    base: dict[str, str] | None = None) -> dict[str, str]:
+    """``base`` plus git's HTTP credentials for ``url`` when MEM_SYNC_GIT_TOKEN is set; also for
+    a URL not cloned yet (``rules sync --code-repo URL`` clones with the same token)."""
     token = env.get("MEM_SYNC_GIT_TOKEN")
     if not token or not url.startswith(("http://", "https://")):
-        return {}
+        return dict(base or {})
     username = env.get("MEM_SYNC_GIT_USERNAME") or _default_git_username(url, options, env)
-    return git.http_auth_env(url, username, token, {})
+    return git.http_auth_env(url, username, token, base or {})
 
 
 def _default_git_username(url: str, options: PublishOptions, env: Mapping[str, str]) -> str:
