@@ -1,8 +1,9 @@
 """The GitHub Action with ``command: rules-sync``: deliver the reviewed rules of the memory
 repository (the workspace) to a code repository, with a token for that repository.
 
-Same runner contract as the merge (``memsync.ci.action``): inputs from ``INPUT_*``, outputs to
-``$GITHUB_OUTPUT``, workflow commands on stdout, the token masked before anything is printed.
+Same runner contract as the merge (``memsync.ci.action``, whose input parsers and output writer
+this reuses): inputs from ``INPUT_*``, outputs to ``$GITHUB_OUTPUT``, workflow commands on
+stdout, the token masked before anything is printed.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from memsync.errors import MemSyncError, UsageError
 
 PUBLISH_MODES = ("none", "push", "pr")
 PROVIDERS = ("auto", "github", "gitlab", "bitbucket")
+COMMANDS = ("merge", "rules-sync")
+MIN_BUDGET = 512
 # The code repository's token travels in this variable (never argv); git uses it too.
 TOKEN_VARIABLE = "MEM_SYNC_RULES_TOKEN"
 
@@ -28,12 +31,10 @@ class RulesActionRun:
 
 
 def wants_rules_sync(env: Mapping[str, str]) -> bool:
-    from memsync.ci.action import input_value
+    """Whether the step's ``command`` input asks for rules sync (``merge`` is the default)."""
+    from memsync.ci.action import _choice
 
-    command = input_value(env, "command") or "merge"
-    if command not in ("merge", "rules-sync"):
-        raise UsageError(f"input 'command' must be merge or rules-sync, got {command!r}")
-    return command == "rules-sync"
+    return _choice(env, "command", COMMANDS, "merge") == "rules-sync"
 
 
 def run_rules_action(env: Mapping[str, str], out: IO[str]) -> RulesActionRun:
@@ -41,6 +42,10 @@ def run_rules_action(env: Mapping[str, str], out: IO[str]) -> RulesActionRun:
         ACTIONS_BOT_EMAIL,
         ACTIONS_BOT_NAME,
         _append,
+        _bool,
+        _choice,
+        _int,
+        _list,
         format_outputs,
         input_value,
         mask_command,
@@ -51,6 +56,7 @@ def run_rules_action(env: Mapping[str, str], out: IO[str]) -> RulesActionRun:
     from memsync.publish.flow import PublishOptions
     from memsync.publish.git import Identity
     from memsync.rules.deliver import ROLLING_BRANCH, Delivery, deliver, parse_targets
+    from memsync.rules.targets import TARGETS
 
     token = input_value(env, "rules-token") or ""
     for line in mask_command(token) if token else []:
@@ -60,23 +66,22 @@ def run_rules_action(env: Mapping[str, str], out: IO[str]) -> RulesActionRun:
         code_repo = _required(env, "rules-code-repo")
         workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
         memory, _ = resolve_repository(workspace, input_value(env, "working-directory") or ".")
-        if not ("://" in code_repo or "@" in code_repo):
+        if "://" not in code_repo and "@" not in code_repo:  # a second checkout in the workspace
             code_repo = str(resolve_repository(workspace, code_repo)[0])
-        mode = _choice(env, "rules-publish", PUBLISH_MODES, "pr")
-        budget = _number(env, "rules-budget", 8192)
-        dry_run = (input_value(env, "dry-run") or "false").lower() == "true"
-        delivery = Delivery(project=project, code_repo=code_repo,
-                            targets=parse_targets(input_value(env, "rules-targets")
-                                                  or "claude,cursor,copilot,agents"),
-                            memory_dir=memory, budget=budget, dry_run=dry_run)
-        process_env: dict[str, Any] = dict(env)
+        budget = _int(env, "rules-budget", 8192)
+        if budget < MIN_BUDGET:
+            raise UsageError(f"input 'rules-budget' must be {MIN_BUDGET} bytes or more, got {budget}")
+        delivery = Delivery(project=project, code_repo=code_repo, memory_dir=memory, budget=budget,
+                            targets=parse_targets(input_value(env, "rules-targets") or ",".join(TARGETS)),
+                            dry_run=_bool(env, "dry-run", False))
+        process_env = dict(env)
         if token:
             process_env[TOKEN_VARIABLE] = token
             process_env["MEM_SYNC_GIT_TOKEN"] = token
         options = PublishOptions(
-            mode=mode, branch=ROLLING_BRANCH, base=input_value(env, "base"),
-            labels=_list(env, "labels"), reviewers=_list(env, "reviewers"),
-            draft=(input_value(env, "draft") or "false").lower() == "true",
+            mode=_choice(env, "rules-publish", PUBLISH_MODES, "pr"), branch=ROLLING_BRANCH,
+            base=input_value(env, "base"), labels=_list(env, "labels"),
+            reviewers=_list(env, "reviewers"), draft=_bool(env, "draft", False),
             provider=_choice(env, "rules-provider", PROVIDERS, "auto"),
             identity=Identity(name=ACTIONS_BOT_NAME, email=ACTIONS_BOT_EMAIL),
             token_env=TOKEN_VARIABLE if token else None)
@@ -101,30 +106,3 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise UsageError(f"input '{name}' is required with command: rules-sync")
     return value
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
-    from memsync.ci.action import input_value
-
-    value = input_value(env, name) or default
-    if value not in choices:
-        raise UsageError(f"input '{name}' must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _number(env: Mapping[str, str], name: str, default: int) -> int:
-    from memsync.ci.action import input_value
-
-    value = input_value(env, name)
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) < 512:
-        raise UsageError(f"input '{name}' must be a number of bytes, 512 or more, got {value!r}")
-    return int(value)
-
-
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    from memsync.ci.action import input_value
-
-    value = input_value(env, name) or ""
-    return tuple(item.strip() for item in value.replace("\n", ",").split(",") if item.strip())
