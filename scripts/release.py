@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The maintainer's and the release workflow's release steps (docs/release.md tells the order).
 
-    scripts/release.py bump VERSION          set the version, move the templates to it, date the
-                                             CHANGELOG's Unreleased section (a maintainer, on main)
+    scripts/release.py bump VERSION          set the version (the plugin manifests' too), move the
+                                             templates to it, date the CHANGELOG's Unreleased
+                                             section (a maintainer, on main)
     scripts/release.py check-tag TAG         the pushed tag is v<version> and CHANGELOG has its
                                              section; prints the version (the workflow's first job)
     scripts/release.py pin --repository OWNER/NAME --image-digest D --action-digest D
@@ -42,6 +43,8 @@ TEMPLATES = {
                   "src/memsync/scaffold/ci/bitbucket/bitbucket-pipelines.yml"),
 }
 VERSION_FILE = "src/memsync/__init__.py"
+# The Claude Code plugin's version: Claude Code sees an update only when it changes.
+PLUGIN_MANIFESTS = (".claude-plugin/plugin.json", ".claude-plugin/marketplace.json")
 PUBLISHED = "src/memsync/release/published.json"
 
 
@@ -123,7 +126,10 @@ def bump(root: Path, version: str, today: dt.date) -> list[str]:
                        f"[Unreleased]: https://github.com/{repository}/compare/v{version}...HEAD\n"
                        + link, changelog, count=1)
     write(root, "CHANGELOG.md", changelog)
-    return [VERSION_FILE, "CHANGELOG.md", *changed]
+    manifests = [name for name in PLUGIN_MANIFESTS if (root / name).exists()]
+    for name in manifests:
+        write(root, name, read(root, name).replace(f'"version": "{old}"', f'"version": "{version}"'))
+    return [VERSION_FILE, "CHANGELOG.md", *changed, *manifests]
 
 
 # ---- check-tag --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from ci_support import ROOT, load_yaml, run_tool, tool
 SCRIPT = ROOT / "scripts" / "release.py"
 D1 = "sha256:" + "1" * 64
 D2 = "sha256:" + "2" * 64
-COPIED = ("action.yml", "CHANGELOG.md", "ci-templates", "src", "pyproject.toml")
+COPIED = ("action.yml", "CHANGELOG.md", "ci-templates", "src", "pyproject.toml", ".claude-plugin")
 
 
 def version() -> str:
@@ -177,6 +178,9 @@ def test_bump_moves_version_templates_and_changelog_together(tagged: tuple[Path,
     result = release(work, "bump", new)
     assert result.returncode == 0, result.stderr
     assert f'__version__ = "{new}"' in (work / "src/memsync/__init__.py").read_text()
+    plugin = json.loads((work / ".claude-plugin/plugin.json").read_text())
+    (entry,) = json.loads((work / ".claude-plugin/marketplace.json").read_text())["plugins"]
+    assert plugin["version"] == entry["version"] == new
     changelog = (work / "CHANGELOG.md").read_text()
     assert f"## [Unreleased]\n\n## [{new}] - {dt.date.today().isoformat()}\n" in changelog
     assert f"[{new}]: https://github.com/mem-sync/mem-sync/releases/tag/v{new}" in changelog
