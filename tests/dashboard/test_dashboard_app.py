@@ -414,3 +414,14 @@ def test_the_real_command_serves_config_aware_pages(world: World):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_search_caches_stay_bounded(world: World):
+    site = make_site(world)
+    client = client_for(site)
+    for n in range(300):
+        assert client.get("/search", params={"q": f"cache OR term{n}"}).status_code == 200
+    kinds = [key[0] for key in site.store._cache if isinstance(key, tuple)]
+    assert kinds.count("fts-count") <= 256 and kinds.count("fts-ranked") <= 32
+    paged = client.get("/search", params={"q": "cache", "page": 2}).text  # ranked ids reused per page
+    assert "Page 2 of 3" in paged and paged.count('class="sr"') == 20

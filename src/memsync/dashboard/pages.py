@@ -87,9 +87,6 @@ class Site:
             "generated_at": self.generated_at_ms,
         }
 
-    def _project(self, params: dict[str, str]) -> str | None:
-        return params.get("project") or self.default_project or None
-
     def _page_number(self, params: dict[str, str], key: str = "page") -> int:
         try:
             return max(1, min(int(params.get(key) or 1), 1_000_000))
