@@ -40,7 +40,7 @@ class NotFound(Exception):
     """The page asked for does not exist (404)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Site:
     """Everything a page can draw from. A source that is None is not available in this mode."""
 
