@@ -166,9 +166,18 @@ def our_hits(port: int, query: str) -> str:
     return found.group(1).replace(",", "") if found else "error"
 
 
+def their_query(query: str, plus: bool = False) -> str:
+    # Its server decodes with decodeURIComponent, which leaves "+" alone: measured with %20
+    # (its FTS path); its own page sends "+" (URLSearchParams), reported separately.
+    return "/api/search?" + (urllib.parse.urlencode({"q": query}) if plus else "q=" + urllib.parse.quote(query))
+
+
 def their_hits(port: int, query: str) -> str:
-    doc = json.loads(fetch(port, "/api/search?" + urllib.parse.urlencode({"q": query})))
-    return str(doc.get("total")) + (" (LIKE fallback)" if doc.get("fallback") else "")
+    found = []
+    for plus in (False, True):
+        doc = json.loads(fetch(port, their_query(query, plus)))
+        found.append(str(doc.get("total")) + (" via LIKE fallback" if doc.get("fallback") else ""))
+    return found[0] + ("" if found[1] == found[0] else f" (as its page sends it: {found[1]})")
 
 
 def peak_rss_mb(pid: int) -> tuple[float, float]:
@@ -301,7 +310,7 @@ def run_theirs(db: Path, runs: int) -> dict:
     try:
         wait_port(process, r"localhost:(\d+)")
         pages = measure(port, THEIR_PATHS, runs)
-        searches = measure(port, ["/api/search?" + urllib.parse.urlencode({"q": q}) for q in SEARCHES], runs)
+        searches = measure(port, [their_query(q) for q in SEARCHES], runs)
         hits = {q: their_hits(port, q) for q in SEARCHES}
         peak, current = peak_rss_mb(process.pid)
     finally:
@@ -381,7 +390,7 @@ def main() -> None:
           "  (vs our whole Analytics page)")
     for q in SEARCHES:
         key = urllib.parse.urlencode({"q": q})
-        ratio = theirs['searches']['/api/search?' + key][1] / ours['searches']['/search?' + key][1]
+        ratio = theirs['searches'][their_query(q)][1] / ours['searches']['/search?' + key][1]
         print(f"  search {q!r:<21} {ratio:6.2f}   results: ours {ours['hits'][q]}, theirs {theirs['hits'][q]}")
     print(f"  server peak RSS             {tpeak / peak:6.2f}")
 

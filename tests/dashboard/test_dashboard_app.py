@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from clirun import run_mem_sync
-from dashboard.world import HOSTILE, RULE_IDS, World
+from dashboard.world import HOSTILE, LEAKED_KEY, RULE_IDS, World
 from memsync.dashboard.app import CSP, HostPolicy, create_app
 from memsync.dashboard.feedback import set_rule_status
 from memsync.dashboard.links import TABS, LiveLinks
@@ -100,7 +100,7 @@ def test_analytics_counts_types_and_contributions(client: TestClient, world: Wor
     charts = orjson.loads(re.search(r'id="chart-data">(.*?)</script>', page, re.S).group(1))
     assert {c["id"] for c in charts} == {"chart-types", "chart-timeline", "chart-top", "chart-devs"}
     devs = next(c for c in charts if c["id"] == "chart-devs")
-    assert dict(zip(devs["labels"], devs["datasets"][0]["data"], strict=True)) == {"alice": 10, "bob": 6, "carol": 1}
+    assert dict(zip(devs["labels"], devs["datasets"][0]["data"], strict=True)) == {"alice": 10, "bob": 7, "carol": 1}
     top = next(c for c in charts if c["id"] == "chart-top")
     assert top["labels"][0] == "Observation 00 about caching"  # newest decision and the most accessed
 
@@ -120,6 +120,7 @@ def test_sync_history_lists_events_and_merges(client: TestClient):
     assert "integrity check failed; backup restored" in page
     assert "<b>webapp</b>: +12 added, −3 evicted, 12 merged" in page  # the first merge commit
     assert re.search(r'class="num warn">1<', page)  # the second merge quarantined one file
+    assert '<td class="warn">aws-access-key</td>' in page  # and withheld a credential, by rule name
 
 
 def test_profiles_insights_distilled_and_team(client: TestClient):
@@ -131,6 +132,7 @@ def test_profiles_insights_distilled_and_team(client: TestClient):
     assert "$0.0213" in distilled and "Include the tenant in every cache key" in distilled
     assert re.search(r'id="rule-R-99aa88bb".*?class="st-rejected">rejected', distilled, re.S)
     team = client.get("/team").text
+    assert "withheld: aws-access-key" in team and "1 quarantined" in team
     assert re.search(r'id="team-webapp".*?class="merged-count">12<.*?of a cap of 12', team, re.S)
     assert re.search(r'id="team-webapp".*?class="keep-count">2<', team, re.S)
 
@@ -191,6 +193,7 @@ def test_hostile_text_is_escaped_on_every_page(client: TestClient, world: World)
         assert "<b>bold?</b>" not in page, path
         seen += page.count(ESCAPED)
     assert seen >= 6  # observations, detail, search, access, sync, distilled
+    assert all(LEAKED_KEY not in client.get(path).text for path in paths)
     detail = client.get(f"/observations/{hostile_id}").text
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in detail
 
@@ -364,6 +367,9 @@ def test_static_build_is_self_contained_and_escaped(world: World, tmp_path: Path
     assert {"index.html", "observations.html", "search.html", "analytics.html", "access.html", "sync.html",
             "profiles.html", "insights.html", "distilled.html", "team.html"} <= set(pages)
     assert sum(1 for p in pages if p.startswith("observation~")) == 13
+    for page in [*out.glob("*.html"), out / "search-index.js"]:
+        html = page.read_text()
+        assert LEAKED_KEY not in html, page.name  # withheld by the merge, so never published
     for page in out.glob("*.html"):
         html = page.read_text()
         assert "<img src=x" not in html, page.name
@@ -414,3 +420,14 @@ def test_the_real_command_serves_config_aware_pages(world: World):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_search_caches_stay_bounded(world: World):
+    site = make_site(world)
+    client = client_for(site)
+    for n in range(300):
+        assert client.get("/search", params={"q": f"cache OR term{n}"}).status_code == 200
+    kinds = [key[0] for key in site.store._cache if isinstance(key, tuple)]
+    assert kinds.count("fts-count") <= 256 and kinds.count("fts-ranked") <= 32
+    paged = client.get("/search", params={"q": "cache", "page": 2}).text  # ranked ids reused per page
+    assert "Page 2 of 3" in paged and paged.count('class="sr"') == 20

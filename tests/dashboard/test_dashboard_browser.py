@@ -126,10 +126,12 @@ def test_click_opens_detail_and_hostile_text_stays_text(browser: object, server:
     assert "<script>alert(2)</script>" in tab.page.inner_text("#field-narrative")
     tab.page.screenshot(path=str(shots / "live-observation-hostile.png"), full_page=True)
     assert tab.page.locator("img").count() == 0 and tab.page.locator("main b").count() == 0
-    tab.page.goto(server + "analytics")
-    tab.page.locator("#top-table a").first.click()
-    tab.page.wait_for_url(re.compile(r"/observations/\d+$"))
-    assert tab.page.locator("#detail").is_visible()
+    for path, clickable in (("analytics", "#top-table a"), ("access", "#top-table tr.row td.num"),
+                            ("search?q=wal", "#sr-results a.sr")):
+        tab.page.goto(server + path)
+        tab.page.locator(clickable).first.click()
+        tab.page.wait_for_url(re.compile(r"/observations/\d+$"))
+        assert tab.page.locator("#detail").is_visible(), path
     assert tab.dialogs == [] and tab.errors == []
 
 

@@ -25,6 +25,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 DAY = 86_400_000
 NOW_MS = 1_775_000_000_000  # 2026-03-31
 RULE_IDS = ("R-0a1b2c3d", "R-1f2e3d4c", "R-99aa88bb")
+LEAKED_KEY = "AKIA" + "QWERTYUIOPASDFGH"  # the merge's secret scanner withholds it
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,10 @@ def build_repo(tmp: Path) -> tuple[Path, Path]:
     _merge(work)
     # a second round: one more export, and a file the merge must quarantine
     write_contribution(work, [observation("Bob second thought", session="b-2", type="decision",
-                                          created_at_epoch=base + 30 * DAY, project="webapp")],
+                                          created_at_epoch=base + 30 * DAY, project="webapp"),
+                              observation("Deploy notes", session="b-2", type="change", project="webapp",
+                                          created_at_epoch=base + 31 * DAY,
+                                          narrative=f"aws_access_key_id = {LEAKED_KEY}")],
                        dev="bob", project="webapp", stamp="2026-03-25T10-00-00", exported_at_epoch=1_774_500_000)
     broken = work / "contributions" / "webapp" / "bob" / "2026-03-26T10-00-00.json"
     broken.write_text("{not json")

@@ -40,7 +40,7 @@ class NotFound(Exception):
     """The page asked for does not exist (404)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Site:
     """Everything a page can draw from. A source that is None is not available in this mode."""
 
@@ -86,9 +86,6 @@ class Site:
             "dev_name": self.dev_name,
             "generated_at": self.generated_at_ms,
         }
-
-    def _project(self, params: dict[str, str]) -> str | None:
-        return params.get("project") or self.default_project or None
 
     def _page_number(self, params: dict[str, str], key: str = "page") -> int:
         try:

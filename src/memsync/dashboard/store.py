@@ -246,11 +246,15 @@ class ObservationStore:
             if wanted else {}
         return Page([found[i] for i in wanted if i in found], len(ids), page, per_page)
 
-    def _trim_id_lists(self, keep: int = 6) -> None:
-        # each list is at most one int per row (~1 MB per 100k rows): keep only the latest few
-        lists = [key for key in self._cache if isinstance(key, tuple) and key[0] == "ids"]
-        for key in lists[:-keep]:
+    def _trim(self, kind: str, keep: int) -> None:
+        """Keep the ``keep`` newest cache entries of one kind (dicts keep insertion order)."""
+        entries = [key for key in self._cache if isinstance(key, tuple) and key[0] == kind]
+        for key in entries[:-keep]:
             del self._cache[key]
+
+    def _trim_id_lists(self) -> None:
+        # a filter's list is one int per matching row (~1 MB per 100k rows): keep the latest few
+        self._trim("ids", 6)
 
     def get(self, obs_id: int) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT * FROM observations WHERE id = ?", (obs_id,)).fetchone()
@@ -325,15 +329,28 @@ class ObservationStore:
             # bm25 ranks every match before LIMIT applies: past RANK_LIMIT matches that costs more
             # than a page may, so broad queries list the newest matches first (FTS5 walks its
             # index backwards by rowid for free) and the page says so.
+            self._trim("fts-count", 256)  # one small entry per distinct query
             ranked = total <= RANK_LIMIT
-            order = "f.rank" if ranked else "f.rowid DESC"
-            rows = self.conn.execute(
-                f"SELECT {_prefixed(LIST_COLUMNS)}, "
-                f"highlight(observations_fts, 0, '{MARK_START}', '{MARK_END}') AS title_marked, "
-                f"snippet(observations_fts, -1, '{MARK_START}', '{MARK_END}', ' … ', 24) AS snippet "
-                "FROM observations_fts f JOIN observations o ON o.id = f.rowid "
-                f"WHERE observations_fts MATCH ? {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                (query, *args, per_page, offset)).fetchall()
+            columns = (f"{_prefixed(LIST_COLUMNS)}, "
+                       f"highlight(observations_fts, 0, '{MARK_START}', '{MARK_END}') AS title_marked, "
+                       f"snippet(observations_fts, -1, '{MARK_START}', '{MARK_END}', ' … ', 24) AS snippet")
+            source = "FROM observations_fts f JOIN observations o ON o.id = f.rowid WHERE observations_fts MATCH ?"
+            if ranked:
+                # rank once per data version (at most RANK_LIMIT ids), then each page fetches its
+                # own ids: paging through a ranked result costs a millisecond, not a re-rank
+                order = self.cached(("fts-ranked", query, project, type_), lambda: [row[0] for row in self.conn.execute(
+                    f"SELECT f.rowid {source} {where} ORDER BY f.rank", (query, *args))])
+                self._trim("fts-ranked", 32)  # at most RANK_LIMIT ids each
+                wanted = order[offset:offset + per_page]
+                found = {}
+                if wanted:
+                    marks = ",".join("?" * len(wanted))
+                    found = {row["id"]: row for row in self.conn.execute(
+                        f"SELECT {columns} {source} AND f.rowid IN ({marks})", (query, *wanted))}
+                rows = [found[i] for i in wanted if i in found]
+            else:
+                rows = self.conn.execute(f"SELECT {columns} {source} {where} ORDER BY f.rowid DESC LIMIT ? OFFSET ?",
+                                         (query, *args, per_page, offset)).fetchall()
         except sqlite3.OperationalError as error:
             raise SearchSyntaxError(fts_error_line(query, error)) from None
         return SearchResult(Page([dict(row) for row in rows], total, page, per_page), "fts" if ranked else "fts-recent")
