@@ -80,7 +80,7 @@ def discover_contributions(
         try:
             check_safe_name(project, "project")
         except QuarantineReason as error:
-            quarantined.append(Quarantined(where, None, str(error)))
+            quarantined.append(Quarantined(printable_path(where), None, str(error)))
             continue
         files = projects.setdefault(project, [])
         for dev_entry in _entries(Path(project_entry.path)):
@@ -90,12 +90,16 @@ def discover_contributions(
             try:
                 check_safe_name(dev_entry.name, "developer")
             except QuarantineReason as error:
-                quarantined.append(Quarantined(dev_where, project, str(error)))
+                quarantined.append(Quarantined(printable_path(dev_where), project, str(error)))
                 continue
             for file_entry in _entries(Path(dev_entry.path)):
                 file_where = relative(repo, Path(file_entry.path))
                 if file_entry.name.startswith(".") or not file_entry.name.endswith(".json"):
                     continue  # .gitkeep, notes: not contributions
+                problem = file_name_problem(file_entry.name)
+                if problem is not None:
+                    quarantined.append(Quarantined(printable_path(file_where), project, problem))
+                    continue
                 if file_entry.is_symlink():
                     quarantined.append(Quarantined(
                         file_where, project,
@@ -113,6 +117,25 @@ def discover_contributions(
                     size=file_entry.stat(follow_symlinks=False).st_size,
                 ))
     return projects, quarantined
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why a contribution's file name cannot be recorded or reported, if it cannot: the state and
+    reports are UTF-8 JSON and one line per problem."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.scandir gave undecodable bytes back as lone surrogates
+        return "the file name is not valid UTF-8; rename it (git mv) to a UTF-8 name"
+    if any(not character.isprintable() for character in name):
+        return "the file name holds a control character or another unprintable one; rename it (git mv) to a plain name"
+    return None
+
+
+def printable_path(path: str) -> str:
+    """``path`` as it can be printed on one line and stored in JSON: bytes that are not UTF-8
+    become U+FFFD, other unprintable characters a visible escape."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _entries(directory: Path) -> list[os.DirEntry[str]]:

@@ -19,7 +19,6 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
 import orjson
 
 from memsync.allocation import bulk_allocation
@@ -27,8 +26,10 @@ from memsync.atomic import current_bytes, write_all_if_changed
 from memsync.errors import MemSyncError, QuarantineReason, UsageError
 from memsync.ci.merged_index import load_matching
 from memsync.model import (
+    TYPED_DECODE_ERRORS,
     check_envelope,
     check_observation,
+    check_writable,
     decode_contribution_fields,
     dump_document,
     fields_match_path,
@@ -227,8 +228,10 @@ def _parse_contribution(raw: bytes, *, project: str, dev: str) -> tuple[int, col
     """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None."""
     try:
         doc = decode_contribution_fields(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except TYPED_DECODE_ERRORS:
         doc = None
+    except MemSyncError:  # a value the merge cannot write back: it quarantines the file
+        return None
     if doc is not None and fields_match_path(doc, project, dev):
         # Typed decoding validated every field in C; only the list fields remain to be read.
         exported_at = to_millis(doc.exportedAtEpoch)
@@ -249,6 +252,7 @@ def _parse_contribution(raw: bytes, *, project: str, dev: str) -> tuple[int, col
             exported_at = to_millis(check_envelope(loose, project=project, dev=dev).exported_at_epoch)
             for index, obs in enumerate(loose["observations"]):
                 check_observation(obs, index)
+            check_writable(raw)
         except (orjson.JSONDecodeError, MemSyncError):
             return None
         observations = loose["observations"]
