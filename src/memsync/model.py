@@ -96,6 +96,18 @@ def composite_key(obs: Observation) -> CompositeKey:
     return (obs["memory_session_id"], obs.get("title") or "", to_millis(obs["created_at_epoch"]))
 
 
+def newest_per_key(observations: list[Observation]) -> tuple[list[Observation], int]:
+    """The observations less those a later one shares its ``composite_key`` with, and how many
+    that dropped. The merge takes one observation per key, so the exporter sends one: the
+    newest (rows come in database order, and claude-mem stamps a whole batch with one
+    ``Date.now()``, so two same-titled rows of a batch share a key)."""
+    last = {composite_key(obs): index for index, obs in enumerate(observations)}
+    if len(last) == len(observations):
+        return observations, 0
+    kept = [obs for index, obs in enumerate(observations) if last[composite_key(obs)] == index]
+    return kept, len(observations) - len(kept)
+
+
 def parse_string_list(value: Any) -> list[str]:
     """Concepts, facts and file lists arrive as JSON-array strings, comma-separated strings,
     real lists or null; all become a list of non-empty stripped strings."""
