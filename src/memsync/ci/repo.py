@@ -211,6 +211,13 @@ def read_observations(job: tuple[str, list[int]]) -> list[tuple[int, dict[str, A
     return [(index, orjson.loads(memoryview(observations[index]))) for index in indices]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
 class WorkerPool:
     """Worker processes shared by a whole run, forked before the merge grows its tables.
 
@@ -221,7 +228,9 @@ class WorkerPool:
 
     def __init__(self, workers: int | None, *, scanner: SecretScanner | None = None) -> None:
         self._requested = workers
-        self._count = workers if workers is not None else (os.cpu_count() or 1)
+        # more processes than cores only share them (and each costs a fork and its memory)
+        cores = usable_cores()
+        self._count = min(workers, cores) if workers is not None else cores
         self._scanner = scanner
         self._pool: Any = None  # a ProcessPoolExecutor once needed
 
@@ -229,20 +238,20 @@ class WorkerPool:
         """``map`` over the pool when the input is big enough to pay for it, else in-process."""
         if self._in_process(jobs, total_bytes):
             return map(func, jobs)
-        return self._executor().map(func, jobs)
+        return self._executor(len(jobs)).map(func, jobs)
 
     def map_scanning(self, func: Callable[[T, SecretScanner | None], R], jobs: list[T], *,
                      total_bytes: int) -> Iterator[R]:
         """``map`` of ``func(job, scanner)``, with the pool's scanner in whichever process runs it."""
         if self._in_process(jobs, total_bytes):
             return map(func, jobs, repeat(self._scanner))
-        return self._executor().map(_with_worker_scanner, repeat(func), jobs)
+        return self._executor(len(jobs)).map(_with_worker_scanner, repeat(func), jobs)
 
     def _in_process(self, jobs: list[Any], total_bytes: int) -> bool:
         small = self._requested is None and total_bytes < PARALLEL_THRESHOLD_BYTES  # explicit counts obeyed
         return self._count <= 1 or len(jobs) <= 1 or small
 
-    def _executor(self) -> Any:
+    def _executor(self, jobs: int) -> Any:
         if self._pool is None:
             # imported here: a merge small enough to run in-process never pays for them
             import multiprocessing
@@ -250,8 +259,9 @@ class WorkerPool:
 
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            # forked workers inherit the scanner as it is (a spawned one unpickles it once)
-            self._pool = ProcessPoolExecutor(max_workers=self._count, mp_context=context,
+            # forked workers inherit the scanner as it is (a spawned one unpickles it once); the
+            # first work is the largest (every new file): more processes than its jobs would idle
+            self._pool = ProcessPoolExecutor(max_workers=min(self._count, jobs), mp_context=context,
                                              initializer=_adopt_scanner, initargs=(self._scanner,))
         return self._pool
 
