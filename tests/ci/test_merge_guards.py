@@ -48,3 +48,43 @@ def test_workers_are_capped_at_the_files_and_the_cores(shared_repo: Path, tmp_pa
     assert 0 < forks <= min(3, cores), forks  # 3 files: never 64 processes
     merged = orjson.loads((shared_repo / "merged/demo/latest.json").read_bytes())
     assert merged["observationCount"] == 3
+
+
+@pytest.fixture
+def unwritable(tmp_path: Path):
+    """``unwritable(folder)``: a folder nothing can be created in, even by root (chattr +i),
+    made writable again at teardown."""
+    import shutil
+    import subprocess
+
+    locked: list[Path] = []
+
+    def lock(folder: Path) -> None:
+        if os.geteuid() != 0:
+            folder.chmod(0o555)
+        elif shutil.which("chattr") is None or subprocess.run(
+                ["chattr", "+i", str(folder)], capture_output=True, check=False).returncode != 0:
+            pytest.skip("running as root without chattr +i: no way to make a folder unwritable")
+        locked.append(folder)
+
+    yield lock
+    for folder in locked:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(folder)], check=False)
+        folder.chmod(0o755)
+
+
+def test_permission_error_in_profiles_is_one_line_not_an_internal_error(shared_repo: Path, unwritable):
+    write_contribution(shared_repo, [observation("Shared")])
+    folder = shared_repo / "profiles" / "demo"
+    folder.mkdir(parents=True)
+    unwritable(folder)
+
+    result = run_mem_sync(["ci-merge", "--repo", shared_repo, "--now", NOW])
+
+    assert result.returncode == 1
+    assert "internal error" not in result.stderr + result.stdout and "Traceback" not in result.stderr
+    errors = [line for line in result.stdout.splitlines() if line.strip().startswith("error:")]
+    assert len(errors) == 1, result.stdout
+    assert "profiles for demo: cannot write profiles/demo/" in errors[0] and "permission" in errors[0].lower()
+    assert (shared_repo / "merged/demo/latest.json").is_file()

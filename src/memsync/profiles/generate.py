@@ -23,7 +23,7 @@ import orjson
 
 from memsync.allocation import bulk_allocation
 from memsync.atomic import current_bytes, write_all_if_changed
-from memsync.errors import MemSyncError, QuarantineReason, UsageError
+from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.ci.merged_index import load_matching
 from memsync.model import (
     TYPED_DECODE_ERRORS,
@@ -417,8 +417,24 @@ def generate_project_profiles(
 def _write_all(repo: Path, pending: list[tuple[str, bytes]]) -> list[str]:
     """Write (if changed) every output; return the paths written, in the order given. A project
     of 100 developers writes ~200 files: their fsyncs overlap (see ``write_all_if_changed``)."""
-    changed = write_all_if_changed([(repo / relative, data) for relative, data in pending])
+    try:
+        changed = write_all_if_changed([(repo / relative, data) for relative, data in pending])
+    except OSError as error:
+        raise RepoError(
+            f"cannot write {_shown(repo, error.filename)} ({error.strerror}); check the permissions of that "
+            "path (or remove what is in the way) and run again"
+        ) from None
     return [relative for (relative, _), did in zip(pending, changed, strict=True) if did]
+
+
+def _shown(repo: Path, filename: object) -> str:
+    """An OSError's path, relative to the repository when inside it."""
+    if not isinstance(filename, str):
+        return "the profiles"
+    try:
+        return Path(filename).relative_to(repo).as_posix()
+    except ValueError:
+        return filename
 
 
 def _crosses_symlink(repo: Path, relative: str, seen: dict[str, bool] | None = None) -> bool:
