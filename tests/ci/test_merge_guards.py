@@ -88,3 +88,74 @@ def test_permission_error_in_profiles_is_one_line_not_an_internal_error(shared_r
     assert len(errors) == 1, result.stdout
     assert "profiles for demo: cannot write profiles/demo/" in errors[0] and "permission" in errors[0].lower()
     assert (shared_repo / "merged/demo/latest.json").is_file()
+
+
+def test_a_second_run_on_the_same_checkout_waits_for_the_first(shared_repo: Path):
+    import fcntl
+    import subprocess
+    import sys
+    import time
+
+    write_contribution(shared_repo, [observation("Shared")])
+    holder = os.open(shared_repo, os.O_RDONLY)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # what a running ci-merge holds
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "MEM_SYNC_DEBUG"}
+        second = subprocess.Popen([sys.executable, "-m", "memsync", "ci-merge", "--repo", str(shared_repo),
+                                   "--no-profiles", "--now", NOW], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        waiting = second.stderr.readline()
+        assert "another mem-sync ci-merge is running on this checkout" in waiting, waiting
+        time.sleep(0.5)
+        assert second.poll() is None and not (shared_repo / "merged").exists()
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert (shared_repo / "merged/demo/latest.json").is_file() and "Changed:" in out
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed_at_start(shared_repo: Path):
+    write_contribution(shared_repo, [observation("Shared")])
+    first = run_mem_sync(["ci-merge", "--repo", shared_repo, "--now", NOW])
+    assert first.returncode == 0, first.stderr
+    # what kill -9 leaves: our temp files beside their targets, and an old target being freed
+    stale = [shared_repo / "merged/demo/.latest.json.k3j_9zq1.tmp",
+             shared_repo / "merged/demo/.latest.json.k3j_9zq1.tmp.old",
+             shared_repo / "merged/demo/..latest-index.msgpack.ab12cd34.tmp",
+             shared_repo / ".merge-state.json.x1y2z3w4.tmp",
+             shared_repo / "profiles/demo/alice/.profile.md.abcdefgh.tmp"]
+    for path in stale:
+        path.write_bytes(b"x" * 1000)
+    theirs = [shared_repo / "merged/demo/notes.tmp", shared_repo / "contributions/demo/alice/.draft.json.abcdefgh.tmp",
+              shared_repo / "merged/demo/.latest.json.tmp"]
+    for path in theirs:
+        path.write_bytes(b"keep me")
+
+    again = run_mem_sync(["ci-merge", "--repo", shared_repo, "--now", NOW])
+
+    assert again.returncode == 0, again.stderr
+    assert [path for path in stale if path.exists()] == []
+    assert all(path.read_bytes() == b"keep me" for path in theirs)
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--keep-tag", ""], {}, "--keep-tag"),
+    (["--keep-tag", "   "], {}, "--keep-tag"),
+    (["--now", "253402300800"], {}, "--now"),
+    (["--now", "253402300800000"], {}, "--now"),
+    (["--now", str(2**64)], {}, "--now"),
+    (["--max-file-size", "inf"], {}, "--max-file-size"),
+    (["--max-file-size", "nan"], {}, "--max-file-size"),
+    ([], {"SOURCE_DATE_EPOCH": str(2**70)}, "SOURCE_DATE_EPOCH"),
+    ([], {"SOURCE_DATE_EPOCH": "253402300800"}, "SOURCE_DATE_EPOCH"),
+])
+def test_flags_past_what_the_merge_can_take_are_usage_errors(shared_repo: Path, args, env, message):
+    write_contribution(shared_repo, [observation("Shared")])
+    result = run_mem_sync(["ci-merge", "--repo", shared_repo, "--no-profiles", *args], env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert message in result.stderr and "internal error" not in result.stderr
+    assert not any("Traceback" in line for line in lines)
+    assert not (shared_repo / "merged").exists()
