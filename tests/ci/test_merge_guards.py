@@ -159,3 +159,47 @@ def test_flags_past_what_the_merge_can_take_are_usage_errors(shared_repo: Path, 
     assert message in result.stderr and "internal error" not in result.stderr
     assert not any("Traceback" in line for line in lines)
     assert not (shared_repo / "merged").exists()
+
+
+def _hook_run(repo: Path) -> "subprocess.CompletedProcess[str]":  # noqa: F821
+    return run_mem_sync(["ci-merge", "--repo", repo, "--no-profiles", "--strategy", "hook", "--now", NOW])
+
+
+def _two_exports(repo: Path, second: bool) -> None:
+    write_contribution(repo, [observation("Read often", session="s", access_count=9),
+                              observation("Read once", session="s", created_at_epoch=1_773_900_001_000,
+                                          access_count=1)], dev="alice")
+    if second:
+        write_contribution(repo, [observation("Read often", session="s", access_count=4),
+                                  observation("Bob's own", session="b", access_count=2)], dev="bob")
+
+
+def test_hook_rerun_after_a_crash_before_the_state_changes_no_score(shared_repo: Path, tmp_path: Path, unwritable):
+    reference = tmp_path / "reference"
+    (reference / "contributions").mkdir(parents=True)
+    for repo in (shared_repo, reference):
+        _two_exports(repo, second=False)
+        assert _hook_run(repo).returncode == 0
+        _two_exports(repo, second=True)
+    assert _hook_run(reference).returncode == 0  # the run that did not crash
+
+    state = shared_repo / ".merge-state.json"
+    state_before = state.read_bytes()
+    unwritable(state)  # the run dies after latest.json is in place, before the state is
+    crashed = _hook_run(shared_repo)
+    assert crashed.returncode == 1 and "cannot write .merge-state.json" in crashed.stderr, crashed.stderr
+    assert state.read_bytes() == state_before
+    import subprocess
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(state)], check=True)
+
+    rerun = _hook_run(shared_repo)
+
+    assert rerun.returncode == 0, rerun.stderr
+    expected = orjson.loads((reference / "merged/demo/latest.json").read_bytes())
+    got = orjson.loads((shared_repo / "merged/demo/latest.json").read_bytes())
+    assert [(o["title"], o["score"]) for o in got["observations"]] == \
+        [(o["title"], o["score"]) for o in expected["observations"]]
+    assert orjson.loads(state.read_bytes())["projects"] == orjson.loads(
+        (reference / ".merge-state.json").read_bytes())["projects"]
+    assert not list(shared_repo.glob(".merge-state.json.*"))
