@@ -127,6 +127,8 @@ def remove_stale_temps(root: Path, folders: tuple[str, ...]) -> list[Path]:
     removed: list[Path] = []
     tops = [(root, False)] + [(root / folder, True) for folder in folders]
     for top, recursive in tops:
+        if top.is_symlink():
+            continue  # not ours to clean (and never followed out of the repository)
         walk = os.walk(top) if recursive else [(str(top), [], _names(top))]
         for folder, _, names in walk:
             for name in names:

@@ -203,3 +203,21 @@ def test_hook_rerun_after_a_crash_before_the_state_changes_no_score(shared_repo:
     assert orjson.loads(state.read_bytes())["projects"] == orjson.loads(
         (reference / ".merge-state.json").read_bytes())["projects"]
     assert not list(shared_repo.glob(".merge-state.json.*"))
+
+
+@pytest.mark.parametrize("link", ["merged", "merged/demo"])
+def test_writes_never_follow_a_merged_symlink_out_of_the_repository(shared_repo: Path, tmp_path: Path, link: str):
+    write_contribution(shared_repo, [observation("Shared")])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / ".latest.json.abcdefgh.tmp").write_bytes(b"not ours to delete")
+    (shared_repo / link).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, shared_repo / link)
+
+    result = run_mem_sync(["ci-merge", "--repo", shared_repo, "--no-profiles", "--now", NOW])
+
+    assert result.returncode == 1, result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{link} is a symlink" in lines[0], result.stderr
+    assert sorted(p.name for p in outside.iterdir()) == [".latest.json.abcdefgh.tmp"]
+    assert not (shared_repo / ".merge-state.json").exists()

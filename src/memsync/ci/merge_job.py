@@ -21,7 +21,7 @@ from memsync.ci.clock import RunClock, read_clock
 from memsync.ci.phases import ProjectRun
 from memsync.ci.recovery import adopt_pending, clear_pending, record_pending
 from memsync.ci.repo import WorkerPool, discover_contributions, load_state
-from memsync.ci.staging import commit_staged
+from memsync.ci.staging import commit_staged, refuse_symlinks
 from memsync.errors import RepoError, UsageError
 from memsync.merge.report import MergeReport, ProjectReport, Quarantined
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
@@ -69,6 +69,8 @@ def run_merge(options: MergeOptions) -> MergeReport:
     repo = options.repo
     if not repo.is_dir():
         raise RepoError(f"repository folder {repo} does not exist; pass --repo DIR")
+    refuse_symlinks(repo, repo / options.state_file)
+    refuse_symlinks(repo, repo / options.output_dir / "-")
     if not options.dry_run:  # what a killed run left beside its targets (callers hold merge_lock)
         remove_stale_temps(repo, (options.output_dir, PROFILES_DIR))
     state = load_state(repo / options.state_file, options.state_file)
@@ -84,6 +86,8 @@ def run_merge(options: MergeOptions) -> MergeReport:
         discovered = {options.project: discovered[options.project]}
         quarantined = [q for q in quarantined if q.project in (None, options.project)]
 
+    for name in discovered:  # merged/<project> too: before its previous latest.json is read
+        refuse_symlinks(repo, repo / options.output_dir / name / "latest.json")
     report = MergeReport(now_millis=0, dry_run=options.dry_run, quarantined=list(quarantined))
     projects: dict[str, ProjectRun] = {}
     for name, files in sorted(discovered.items()):
