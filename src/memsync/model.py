@@ -303,6 +303,11 @@ class KnownObservationFields(ObservationFields, gc=False, forbid_unknown_fields=
     agent_type: str | None = None
     agent_id: str | None = None
     metadata: str | None = None
+    relevance_count: SafeInt | None = None
+    synced_at: SafeInt | None = None
+    origin_device_id: str | None = None
+    origin_local_id: str | None = None
+    sync_rev: str | None = None
 
 
 class KnownContributionFields(ContributionFields, gc=False, forbid_unknown_fields=True):

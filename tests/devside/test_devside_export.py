@@ -370,3 +370,19 @@ def mem_sync_ci_merge(repo: Path) -> dict:
     result = run_mem_sync(["ci-merge", "--repo", repo, "--no-profiles", "--format", "json"])
     assert result.returncode == 0, result.stderr
     return orjson.loads(result.stdout)
+
+
+def test_a_real_export_is_fully_typed_by_the_merges_fast_decoder(seeded_db, bare_repo: Path, mem_sync,
+                                                                  tmp_path: Path) -> None:
+    """Every column claude-mem writes is known to the merge's typed decoder, so a real export is
+    validated in one decode; a column it does not know costs a second, full check (correct, but
+    slower): when claude-mem adds columns, this says to declare them."""
+    import msgspec
+
+    from memsync.model import KnownContributionFields
+
+    configure(mem_sync, dev="alice", db=seeded_db(FILTER_ROWS), url=str(bare_repo), types="decision")
+    mem_sync("export", "--project", "demo")
+    (exported,) = _contribution_files(bare_repo, tmp_path)
+    doc = msgspec.json.decode(exported.read_bytes(), type=KnownContributionFields)
+    assert doc.observationCount == 2 and doc.observations[0].sync_rev == "1"
