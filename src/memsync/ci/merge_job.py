@@ -19,7 +19,6 @@ from memsync.atomic import StagedWrite, remove_stale_temps
 from memsync.ci import phases, retractions
 from memsync.ci.clock import RunClock, read_clock
 from memsync.ci.phases import ProjectRun
-from memsync.ci.recovery import adopt_pending, clear_pending, record_pending
 from memsync.ci.repo import WorkerPool, discover_contributions, load_state
 from memsync.ci.staging import commit_staged, refuse_symlinks
 from memsync.errors import RepoError, UsageError
@@ -74,7 +73,6 @@ def run_merge(options: MergeOptions) -> MergeReport:
     if not options.dry_run:  # what a killed run left beside its targets (callers hold merge_lock)
         remove_stale_temps(repo, (options.output_dir, PROFILES_DIR))
     state = load_state(repo / options.state_file, options.state_file)
-    state, recovered = adopt_pending(repo, options.state_file, options.output_dir, state)
     discovered, quarantined = discover_contributions(repo, options.contributions_dir)
     if options.project is not None:
         if options.project not in discovered:
@@ -100,7 +98,7 @@ def run_merge(options: MergeOptions) -> MergeReport:
     staged: list[StagedWrite] = []  # written beside their targets, renamed over them at the end
     with WorkerPool(options.workers, scanner=scanner) as pool, bulk_allocation():
         try:
-            return merge(options, state, projects, report, pool, scanner, staged, clock, recovered)
+            return merge(options, state, projects, report, pool, scanner, staged, clock)
         finally:
             for write in staged:  # whatever was not committed: the targets stay as they were
                 write.discard()
@@ -108,10 +106,9 @@ def run_merge(options: MergeOptions) -> MergeReport:
 
 def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectRun], report: MergeReport,
           pool: WorkerPool, scanner: SecretScanner | None, staged: list[StagedWrite],
-          clock: RunClock, recovered: list[str]) -> MergeReport:
+          clock: RunClock) -> MergeReport:
     """The phases of one run, in order; ``scanner`` is None when scanning is off; ``staged``
-    collects the writes ``run_merge`` discards if a phase fails before they are committed;
-    ``recovered`` names the projects a run that died before its state completed (ci/recovery.py)."""
+    collects the writes ``run_merge`` discards if a phase fails before they are committed."""
     repo, dry_run = options.repo, options.dry_run
     secret_rules = rules_fingerprint() if scanner is not None else ""
     _attach_retractions(options, state, projects, report)
@@ -143,13 +140,9 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     outputs = phases.assemble(projects, plans, now_millis, pool, options.keep_tags, secret_rules)
     phases.stage_outputs(repo, options.output_dir, options.cap, dry_run, projects, plans, outputs, state,
                          now_millis, report, staged)
-    processed = [p for p in projects.values() if p.replanned]
     if not dry_run:
-        if options.strategy == "hook" and processed:  # see ci/recovery.py
-            record_pending(repo, options.state_file, state, now_millis,
-                           {p.name: p.new_digest for p in processed if p.new_digest is not None})
         commit_staged(repo, staged, options.while_flushing)
-    processed += [p for p in projects.values() if p.name in recovered and not p.replanned]
+    processed = [p for p in projects.values() if p.replanned]
     if options.profiles:  # only projects whose contributions (and so merged set) changed
         phases.generate_profiles(repo, processed, contributions_dir=options.contributions_dir,
                                  output_dir=options.output_dir, anonymize=options.anonymize, dry_run=dry_run,
@@ -158,8 +151,6 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
                                      options.project, dry_run, report)
     if processed or expired or repaired:  # otherwise the state is not touched
         phases.save_state(repo, options.state_file, state, now_millis, dry_run, report)
-    if not dry_run:
-        clear_pending(repo, options.state_file)
 
     report.changed_paths.extend(report.retention_deleted)
     report.changed_paths.sort()

@@ -75,7 +75,6 @@ class ProjectRun:
     previous: PreviousFile | None = None  # the previous latest.json, when there is one
     previous_export_millis: int = 0
     previous_digest: str | None = None  # file_digest of the previous latest.json
-    new_digest: str | None = None  # file_digest of the latest.json this run stages
     devs: set[str] = field(default_factory=set)
     folded: list[ReadOutcome] = field(default_factory=list)
     duplicates: list[ReadOutcome] = field(default_factory=list)
@@ -415,7 +414,7 @@ def _stage_output(repo: Path, path: Path, output: Output, project: ProjectRun, d
         if isinstance(error, OSError):
             raise write_error(repo, path, error) from None
         raise
-    digest = project.new_digest = digest_of(hasher)
+    digest = digest_of(hasher)
     changed = digest != project.previous_digest
     index_changed = changed or project.previous is None or project.previous.spans is None
     if writer is not None:
