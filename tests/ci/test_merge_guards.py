@@ -3,7 +3,12 @@ through the real command."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -54,9 +59,6 @@ def test_workers_are_capped_at_the_files_and_the_cores(shared_repo: Path, tmp_pa
 def unwritable(tmp_path: Path):
     """``unwritable(folder)``: a folder nothing can be created in, even by root (chattr +i),
     made writable again at teardown."""
-    import shutil
-    import subprocess
-
     locked: list[Path] = []
 
     def lock(folder: Path) -> None:
@@ -91,11 +93,6 @@ def test_permission_error_in_profiles_is_one_line_not_an_internal_error(shared_r
 
 
 def test_a_second_run_on_the_same_checkout_waits_for_the_first(shared_repo: Path):
-    import fcntl
-    import subprocess
-    import sys
-    import time
-
     write_contribution(shared_repo, [observation("Shared")])
     holder = os.open(shared_repo, os.O_RDONLY)
     fcntl.flock(holder, fcntl.LOCK_EX)  # what a running ci-merge holds
@@ -161,7 +158,7 @@ def test_flags_past_what_the_merge_can_take_are_usage_errors(shared_repo: Path, 
     assert not (shared_repo / "merged").exists()
 
 
-def _hook_run(repo: Path) -> "subprocess.CompletedProcess[str]":  # noqa: F821
+def _hook_run(repo: Path) -> subprocess.CompletedProcess[str]:
     return run_mem_sync(["ci-merge", "--repo", repo, "--no-profiles", "--strategy", "hook", "--now", NOW])
 
 
@@ -189,7 +186,6 @@ def test_hook_rerun_after_a_crash_before_the_state_changes_no_score(shared_repo:
     crashed = _hook_run(shared_repo)
     assert crashed.returncode == 1 and "cannot write .merge-state.json" in crashed.stderr, crashed.stderr
     assert state.read_bytes() == state_before
-    import subprocess
     if os.geteuid() == 0:
         subprocess.run(["chattr", "-i", str(state)], check=True)
 
@@ -221,3 +217,10 @@ def test_writes_never_follow_a_merged_symlink_out_of_the_repository(shared_repo:
     assert len(lines) == 1 and f"{link} is a symlink" in lines[0], result.stderr
     assert sorted(p.name for p in outside.iterdir()) == [".latest.json.abcdefgh.tmp"]
     assert not (shared_repo / ".merge-state.json").exists()
+
+
+def test_profile_refuses_a_source_date_epoch_past_year_9999_as_ci_merge_does(shared_repo: Path):
+    write_contribution(shared_repo, [observation("Shared")])
+    result = run_mem_sync(["profile", "--repo", shared_repo], env={"SOURCE_DATE_EPOCH": "999999999999999999"})
+    assert result.returncode == 2 and "SOURCE_DATE_EPOCH" in result.stderr, (result.stdout, result.stderr)
+    assert not (shared_repo / "profiles").exists()
