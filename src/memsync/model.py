@@ -169,9 +169,11 @@ def check_writable(raw: bytes) -> None:
     orjson writes. The typed decoders check the fields they know; this covers the rest."""
     try:
         doc = msgspec.json.decode(raw)  # keeps big integers exact, where orjson makes them floats
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    except RecursionError:
+        raise _too_deep() from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
         loads_or_quarantine(raw)  # orjson's words for what is wrong, when it refuses too
-        raise QuarantineReason("the file is not valid JSON; export it again") from None
+        raise QuarantineReason(f"the file is not valid JSON ({error}); export it again") from None
     try:
         orjson.dumps(doc, option=orjson.OPT_STRICT_INTEGER)
     except orjson.JSONEncodeError as error:
