@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -113,6 +114,38 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     """An open temp file in ``path``'s folder, named after it (``.<name>.*.tmp``, which the
     scaffolded .gitignore ignores should a crash leave one behind)."""
     return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+# what _temp_beside names (mkstemp's eight random characters) and _replace's ".old" link
+_OUR_TEMP = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(?:\.old)?\Z")
+
+
+def remove_stale_temps(root: Path, folders: tuple[str, ...]) -> list[Path]:
+    """Delete the temp files our atomic writes leave when killed (a merged file's can be
+    hundreds of MB) in ``root`` itself and under each of ``folders`` (symlinks not followed).
+    Only run while no other writer of ours works there. Returns what was removed."""
+    removed: list[Path] = []
+    tops = [(root, False)] + [(root / folder, True) for folder in folders]
+    for top, recursive in tops:
+        if top.is_symlink():
+            continue  # not ours to clean (and never followed out of the repository)
+        walk = os.walk(top) if recursive else [(str(top), [], _names(top))]
+        for folder, _, names in walk:
+            for name in names:
+                if _OUR_TEMP.match(name):
+                    path = Path(folder) / name
+                    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                        if path.is_file() and not path.is_symlink():
+                            path.unlink()
+                            removed.append(path)
+    return removed
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
 
 
 def _write_fully(fd: int, data: Any) -> None:

@@ -7,7 +7,7 @@ envelope and the state are dataclasses, parsed and dumped here and nowhere else.
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import accumulate, chain, repeat
@@ -30,6 +30,18 @@ ARRAY_FIELDS = ("facts", "concepts", "files_read", "files_modified")
 TEXT_FIELDS = ("title", "narrative", "text", "subtitle")
 _MILLIS_THRESHOLD = 10**12
 
+# The ranges every value we keep must fit, so that what merges also writes back, imports and
+# reads in claude-mem: JavaScript's Date ends 8.64e15 ms after 1970 (year 275760) and its
+# numbers hold integers exactly up to 2^53 - 1, inside SQLite's INTEGER and orjson's 64 bits.
+MAX_EPOCH_MILLIS = 8_640_000_000_000_000
+SAFE_INTEGER = 2**53 - 1
+SafeInt = Annotated[int, msgspec.Meta(ge=-SAFE_INTEGER, le=SAFE_INTEGER)]
+Epoch = Annotated[int, msgspec.Meta(gt=0, le=MAX_EPOCH_MILLIS)]
+# orjson refuses to write a value nested deeper than this (counting the document itself)
+MAX_NESTING = 254
+# How far a clock may run ahead of the one that judges it (a developer's laptop, a CI runner)
+CLOCK_SKEW_MILLIS = 15 * 60 * 1000
+
 
 # --- epochs -----------------------------------------------------------------------------
 
@@ -46,15 +58,35 @@ def to_millis_column(epochs: list[int]) -> list[int]:
 
 
 def iso_from_millis(millis: int) -> str:
-    """``2026-03-19T18:30:00.000Z``, the shape JavaScript's ``toISOString`` gives."""
-    moment = dt.datetime.fromtimestamp(millis / 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+    """``2026-03-19T18:30:00.000Z``, the shape JavaScript's ``toISOString`` gives, over all of
+    JavaScript's dates (``+010000-01-01T00:00:00.000Z`` past year 9999, where datetime stops)."""
+    day, in_day = divmod(millis, 86_400_000)
+    hours, rest = divmod(in_day, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, ms = divmod(rest, 1000)
+    return f"{_iso_day(day)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}Z"
 
 
 def stamp_from_millis(millis: int) -> str:
     """The contribution file stamp ``YYYY-MM-DDTHH-MM-SS`` (no colons: Windows-safe)."""
-    moment = dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H-%M-%S")
+    return iso_from_millis(millis)[:-5].replace(":", "-")
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_day(day: int) -> str:
+    """Days since 1970-01-01 as ``YYYY-MM-DD`` in the proleptic Gregorian calendar (H. Hinnant's
+    civil_from_days), extended years signed with six digits as JavaScript writes them."""
+    shifted = day + 719_468
+    era = shifted // 146_097
+    day_of_era = shifted - era * 146_097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_index = (5 * day_of_year + 2) // 153
+    day_of_month = day_of_year - (153 * month_index + 2) // 5 + 1
+    month = month_index + 3 if month_index < 10 else month_index - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    shown = f"{year:04d}" if 0 <= year <= 9999 else f"{'+' if year > 0 else '-'}{abs(year):06d}"
+    return f"{shown}-{month:02d}-{day_of_month:02d}"
 
 
 # --- observations -----------------------------------------------------------------------
@@ -62,6 +94,18 @@ def stamp_from_millis(millis: int) -> str:
 def composite_key(obs: Observation) -> CompositeKey:
     """Identity across developers. The exporter-local ``id`` is deliberately not part of it."""
     return (obs["memory_session_id"], obs.get("title") or "", to_millis(obs["created_at_epoch"]))
+
+
+def newest_per_key(observations: list[Observation]) -> tuple[list[Observation], int]:
+    """The observations less those a later one shares its ``composite_key`` with, and how many
+    that dropped. The merge takes one observation per key, so the exporter sends one: the
+    newest (rows come in database order, and claude-mem stamps a whole batch with one
+    ``Date.now()``, so two same-titled rows of a batch share a key)."""
+    last = {composite_key(obs): index for index, obs in enumerate(observations)}
+    if len(last) == len(observations):
+        return observations, 0
+    kept = [obs for index, obs in enumerate(observations) if last[composite_key(obs)] == index]
+    return kept, len(observations) - len(kept)
 
 
 def parse_string_list(value: Any) -> list[str]:
@@ -98,8 +142,11 @@ def check_observation(obs: Any, index: int) -> None:
     if not isinstance(kind, str) or not kind:
         raise QuarantineReason(_field_problem(where, "type", kind, "a non-empty string"))
     epoch = obs.get("created_at_epoch")
-    if type(epoch) is not int or epoch <= 0:
-        raise QuarantineReason(_field_problem(where, "created_at_epoch", epoch, "a positive integer"))
+    if type(epoch) is not int or not 0 < epoch <= MAX_EPOCH_MILLIS:
+        raise QuarantineReason(_field_problem(where, "created_at_epoch", epoch, _EPOCH_RANGE))
+    access = obs.get("access_count")
+    if type(access) is int and abs(access) > SAFE_INTEGER:
+        raise QuarantineReason(_field_problem(where, "access_count", access, _SAFE_RANGE))
     for name in TEXT_FIELDS:
         value = obs.get(name)
         if value is not None and not isinstance(value, str):
@@ -108,6 +155,76 @@ def check_observation(obs: Any, index: int) -> None:
         value = obs.get(name)
         if value is not None and not isinstance(value, (str, list)):
             raise QuarantineReason(_field_problem(where, name, value, "a string, an array or null"))
+
+
+_EPOCH_RANGE = (f"a positive integer up to {MAX_EPOCH_MILLIS} (JavaScript's last date, in milliseconds; "
+                "claude-mem reads nothing later)")
+_SAFE_RANGE = f"an integer between -{SAFE_INTEGER} and {SAFE_INTEGER} (what JavaScript holds exactly)"
+
+
+def check_writable(raw: bytes) -> None:
+    """Raise ``QuarantineReason`` unless every value of the JSON document ``raw`` is one the
+    pipeline can write back (JSON with orjson, claude-mem's database through import): valid
+    UTF-8 without lone surrogates, finite numbers, integers JavaScript holds exactly, nesting
+    orjson writes. The typed decoders check the fields they know; this covers the rest."""
+    try:
+        doc = msgspec.json.decode(raw)  # keeps big integers exact, where orjson makes them floats
+    except RecursionError:
+        raise _too_deep() from None
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        loads_or_quarantine(raw)  # orjson's words for what is wrong, when it refuses too
+        raise QuarantineReason(f"the file is not valid JSON ({error}); export it again") from None
+    try:
+        orjson.dumps(doc, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError as error:
+        if "53-bit" in str(error) or "Integer" in str(error):
+            raise QuarantineReason(
+                f"the file holds an integer beyond {SAFE_INTEGER} (2^53 - 1), more than JavaScript and so "
+                "claude-mem can hold exactly; fix the field or export again"
+            ) from None
+        if "ecursion" in str(error):
+            raise _too_deep() from None
+        raise QuarantineReason(
+            f"the file holds a value mem-sync cannot write back ({error}); export it again") from None
+
+
+def _too_deep() -> QuarantineReason:
+    return QuarantineReason(
+        f"the file holds arrays or objects nested more than {MAX_NESTING} levels deep, more than "
+        "mem-sync can write back; remove that field and export again"
+    )
+
+
+def loads_or_quarantine(raw: bytes) -> Any:
+    """orjson.loads with a message a user can act on."""
+    if not raw.strip():
+        raise QuarantineReason("the file is empty; export it again or delete it")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise QuarantineReason(
+                f"the file is not UTF-8 text (invalid byte at offset {bad.start}); "
+                "re-export it with mem-sync or claude-mem-sync"
+            ) from None
+        if "surrogate" in error.msg:
+            raise QuarantineReason(
+                f"the file is not valid UTF-8 text (a lone surrogate escape at line {error.lineno}, column "
+                f"{error.colno}); fix that string or export again"
+            ) from None
+        if "depth" in error.msg:
+            raise _too_deep() from None
+        if "infinity" in error.msg:
+            raise QuarantineReason(
+                f"the file holds a number too large for a double (line {error.lineno}, column {error.colno}); "
+                "fix that field or export again"
+            ) from None
+        raise QuarantineReason(
+            f"the file is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
+            "it is probably truncated: export it again"
+        ) from None
 
 
 def _field_problem(where: str, name: str, value: Any, expected: str) -> str:
@@ -143,7 +260,7 @@ class ObservationFields(msgspec.Struct, gc=False):
 
     memory_session_id: Annotated[str, msgspec.Meta(min_length=1)]
     type: Annotated[str, msgspec.Meta(min_length=1)]
-    created_at_epoch: Annotated[int, msgspec.Meta(gt=0)]
+    created_at_epoch: Epoch
     title: str | None = None
     narrative: str | None = None
     text: str | None = None
@@ -152,19 +269,73 @@ class ObservationFields(msgspec.Struct, gc=False):
     concepts: str | list[Any] | None = None
     files_read: str | list[Any] | None = None
     files_modified: str | list[Any] | None = None
-    access_count: int | None = None
+    access_count: SafeInt | None = None
 
 
 class ContributionFields(msgspec.Struct, gc=False):
     version: int
     exportedBy: str
     project: str
-    exportedAtEpoch: Annotated[int, msgspec.Meta(ge=0)]
+    exportedAtEpoch: Annotated[int, msgspec.Meta(ge=0, le=MAX_EPOCH_MILLIS)]
     observations: list[ObservationFields]
     observationCount: int
 
 
-decode_contribution_fields = msgspec.json.Decoder(ContributionFields).decode
+# A JSON scalar as claude-mem's array columns hold them (nothing nested: nesting is checked
+# by ``check_writable``)
+_Scalar = str | SafeInt | float | bool | None
+
+
+class KnownObservationFields(ObservationFields, gc=False, forbid_unknown_fields=True):
+    """Every column claude-mem 13.x has and our exporter writes, typed as the database holds
+    it: a file made only of these is fully validated by one typed decode (the common case)."""
+
+    facts: str | list[_Scalar] | None = None
+    concepts: str | list[_Scalar] | None = None
+    files_read: str | list[_Scalar] | None = None
+    files_modified: str | list[_Scalar] | None = None
+    id: SafeInt | None = None
+    project: str | None = None
+    prompt_number: SafeInt | None = None
+    discovery_tokens: SafeInt | None = None
+    created_at: str | None = None
+    content_hash: str | None = None
+    generated_by_model: str | None = None
+    merged_into_project: str | None = None
+    agent_type: str | None = None
+    agent_id: str | None = None
+    metadata: str | None = None
+    relevance_count: SafeInt | None = None
+    synced_at: SafeInt | None = None
+    origin_device_id: str | None = None
+    origin_local_id: str | None = None
+    sync_rev: str | None = None
+
+
+class KnownContributionFields(ContributionFields, gc=False, forbid_unknown_fields=True):
+    observations: list[KnownObservationFields]  # type: ignore[assignment]
+    exportedAt: str | None = None
+    packageVersion: str | None = None
+    filters: dict[str, list[str]] | None = None
+
+
+_decode_known = msgspec.json.Decoder(KnownContributionFields).decode
+_decode_lenient = msgspec.json.Decoder(ContributionFields).decode
+TYPED_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
+
+
+def decode_contribution_fields(raw: bytes) -> ContributionFields:
+    """The typed fields of a contribution in which every value, known or not, is one the pipeline
+    can write back. Raises one of ``TYPED_DECODE_ERRORS`` when a field the merge reads has the
+    wrong type (the caller then finds the precise problem), ``QuarantineReason`` when an
+    unknown field holds what cannot be written back."""
+    try:
+        return _decode_known(raw)
+    except TYPED_DECODE_ERRORS:
+        pass
+    doc = _decode_lenient(raw)  # a column we do not know: it travels, once checked
+    check_writable(raw)
+    return doc
 
 
 def fields_match_path(doc: ContributionFields, project: str, dev: str) -> bool:
@@ -184,7 +355,7 @@ class MergedObservationFields(ObservationFields, gc=False):
 class MergedFields(msgspec.Struct, gc=False):
     version: int
     project: str
-    exportedAtEpoch: Annotated[int, msgspec.Meta(ge=0)]
+    exportedAtEpoch: Annotated[int, msgspec.Meta(ge=0, le=MAX_EPOCH_MILLIS)]
     observations: list[MergedObservationFields]
     observationCount: int
 
@@ -242,8 +413,9 @@ def check_envelope(doc: Any, *, project: str | None, dev: str | None) -> Envelop
             f"{project!r}; move it or fix the field"
         )
     epoch = doc.get("exportedAtEpoch")
-    if type(epoch) is not int or epoch < 0:
-        raise QuarantineReason(_field_problem("the file", "exportedAtEpoch", epoch, "a non-negative integer"))
+    if type(epoch) is not int or not 0 <= epoch <= MAX_EPOCH_MILLIS:
+        raise QuarantineReason(_field_problem(
+            "the file", "exportedAtEpoch", epoch, f"a non-negative integer up to {MAX_EPOCH_MILLIS}"))
     observations = doc.get("observations")
     if not isinstance(observations, list):
         raise QuarantineReason(_field_problem("the file", "observations", observations, "an array"))

@@ -333,3 +333,56 @@ def test_export_retries_when_another_developer_pushed_first(seeded_db, mem_sync,
         assert (check / "README.md").exists()
     finally:
         server.stop()
+
+
+def test_export_keeps_the_newest_of_rows_sharing_a_key_and_the_merge_takes_the_file(
+        seeded_db, bare_repo: Path, mem_sync, tmp_path: Path) -> None:
+    """claude-mem stamps a batch with one Date.now(): two same-titled rows of one batch share the
+    composite key. Export keeps the newest (highest id) and says so; the merge, which would
+    quarantine a file repeating a key, takes it."""
+    batch = 1_773_900_500_000
+    db = seeded_db([
+        seed_row("Same title", narrative="first of the batch", created_at_epoch=batch),
+        seed_row("Same title", narrative="second of the batch", created_at_epoch=batch),
+        seed_row("Other", created_at_epoch=batch),
+    ])
+    configure(mem_sync, dev="alice", db=db, url=str(bare_repo), types="decision")
+
+    preview = mem_sync("preview", "--project", "demo").stdout
+    out = mem_sync("export", "--project", "demo").stdout
+
+    for printed in (preview, out):
+        assert "1 observation shares its (memory_session_id, title, created_at_epoch) key with a newer one" \
+            in printed, printed
+    assert "exported 2 observations" in out
+    files = _contribution_files(bare_repo, tmp_path)
+    doc = orjson.loads(files[0].read_bytes())
+    same = [obs for obs in doc["observations"] if obs["title"] == "Same title"]
+    assert [obs["narrative"] for obs in same] == ["second of the batch"]
+    checkout = files[0].parents[3]
+    merged = mem_sync_ci_merge(checkout)
+    assert merged["quarantined"] == [] and merged["totals"]["added"] == 2
+
+
+def mem_sync_ci_merge(repo: Path) -> dict:
+    from clirun import run_mem_sync
+
+    result = run_mem_sync(["ci-merge", "--repo", repo, "--no-profiles", "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    return orjson.loads(result.stdout)
+
+
+def test_a_real_export_is_fully_typed_by_the_merges_fast_decoder(seeded_db, bare_repo: Path, mem_sync,
+                                                                  tmp_path: Path) -> None:
+    """Every column claude-mem writes is known to the merge's typed decoder, so a real export is
+    validated in one decode; a column it does not know costs a second, full check (correct, but
+    slower): when claude-mem adds columns, this says to declare them."""
+    import msgspec
+
+    from memsync.model import KnownContributionFields
+
+    configure(mem_sync, dev="alice", db=seeded_db(FILTER_ROWS), url=str(bare_repo), types="decision")
+    mem_sync("export", "--project", "demo")
+    (exported,) = _contribution_files(bare_repo, tmp_path)
+    doc = msgspec.json.decode(exported.read_bytes(), type=KnownContributionFields)
+    assert doc.observationCount == 2 and doc.observations[0].sync_rev == "1"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from builders import observation
 from memsync.devside.claude_mem import Column
-from memsync.devside.importer import iso_millis, json_array_text, prepare_rows
+from memsync.devside.importer import json_array_text, prepare_rows
 from memsync.model import iso_from_millis, parse_string_list
 
 COLUMNS = {
@@ -37,8 +39,17 @@ COLUMNS = {
 
 
 @given(st.integers(min_value=0, max_value=253_402_300_799_999))
-def test_iso_millis_matches_the_model(millis: int) -> None:
-    assert iso_millis(millis) == iso_from_millis(millis)
+def test_iso_from_millis_matches_datetime_as_far_as_datetime_reaches(millis: int) -> None:
+    moment = dt.datetime.fromtimestamp(millis // 1000, tz=dt.UTC)
+    assert iso_from_millis(millis) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+@given(st.sampled_from([(253_402_300_800_000, "+010000-01-01T00:00:00.000Z"),
+                        (8_640_000_000_000_000, "+275760-09-13T00:00:00.000Z")]))
+def test_iso_from_millis_writes_years_past_9999_as_javascript_does(case: tuple[int, str]) -> None:
+    # new Date(ms).toISOString() for each
+    millis, iso = case
+    assert iso_from_millis(millis) == iso
 
 
 _items = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6)

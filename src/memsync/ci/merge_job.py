@@ -9,16 +9,18 @@ merges it again and, the merge being idempotent, lands on the same bytes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from memsync.allocation import bulk_allocation
-from memsync.atomic import StagedWrite
+from memsync.atomic import StagedWrite, remove_stale_temps
 from memsync.ci import phases, retractions
+from memsync.ci.clock import RunClock, read_clock
 from memsync.ci.phases import ProjectRun
 from memsync.ci.repo import WorkerPool, discover_contributions, load_state
-from memsync.ci.staging import commit_staged
+from memsync.ci.staging import commit_staged, refuse_symlinks
 from memsync.errors import RepoError, UsageError
 from memsync.merge.report import MergeReport, ProjectReport, Quarantined
 from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
@@ -30,6 +32,7 @@ from memsync.scanner_cache import ScannerSetup, open_scanner
 __all__ = ["SECRET_POLICIES", "MergeOptions", "MergeReport", "ProjectReport", "Quarantined", "run_merge"]
 
 SECRET_POLICIES = ("quarantine", "fail", "off")
+PROFILES_DIR = "profiles"  # where generate_project_profiles writes, by default
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,14 @@ class MergeOptions:
 def run_merge(options: MergeOptions) -> MergeReport:
     """Run one merge. Bad contributions are quarantined, never raised; bad flags raise UsageError."""
     _check_options(options)
+    clock = read_clock(options.now, os.environ)
     repo = options.repo
     if not repo.is_dir():
         raise RepoError(f"repository folder {repo} does not exist; pass --repo DIR")
+    refuse_symlinks(repo, repo / options.state_file)
+    refuse_symlinks(repo, repo / options.output_dir / "-")
+    if not options.dry_run:  # what a killed run left beside its targets (callers hold merge_lock)
+        remove_stale_temps(repo, (options.output_dir, PROFILES_DIR))
     state = load_state(repo / options.state_file, options.state_file)
     discovered, quarantined = discover_contributions(repo, options.contributions_dir)
     if options.project is not None:
@@ -76,6 +84,8 @@ def run_merge(options: MergeOptions) -> MergeReport:
         discovered = {options.project: discovered[options.project]}
         quarantined = [q for q in quarantined if q.project in (None, options.project)]
 
+    for name in discovered:  # merged/<project> too: before its previous latest.json is read
+        refuse_symlinks(repo, repo / options.output_dir / name / "latest.json")
     report = MergeReport(now_millis=0, dry_run=options.dry_run, quarantined=list(quarantined))
     projects: dict[str, ProjectRun] = {}
     for name, files in sorted(discovered.items()):
@@ -88,14 +98,15 @@ def run_merge(options: MergeOptions) -> MergeReport:
     staged: list[StagedWrite] = []  # written beside their targets, renamed over them at the end
     with WorkerPool(options.workers, scanner=scanner) as pool, bulk_allocation():
         try:
-            return merge(options, state, projects, report, pool, scanner, staged)
+            return merge(options, state, projects, report, pool, scanner, staged, clock)
         finally:
             for write in staged:  # whatever was not committed: the targets stay as they were
                 write.discard()
 
 
 def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectRun], report: MergeReport,
-          pool: WorkerPool, scanner: SecretScanner | None, staged: list[StagedWrite]) -> MergeReport:
+          pool: WorkerPool, scanner: SecretScanner | None, staged: list[StagedWrite],
+          clock: RunClock) -> MergeReport:
     """The phases of one run, in order; ``scanner`` is None when scanning is off; ``staged``
     collects the writes ``run_merge`` discards if a phase fails before they are committed."""
     repo, dry_run = options.repo, options.dry_run
@@ -106,8 +117,11 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
             phases.load_previous(repo, options.output_dir, options.keep_tags, scanner, project, report)
     # access counts are read whatever the strategy: latest.json carries the team's count
     phases.ingest_new_files(projects, report, pool, max_file_bytes=options.max_file_bytes,
-                            keep_tags=options.keep_tags, with_access=True)
-    now_millis = report.now_millis = phases.resolve_now(options.now, projects, state)
+                            keep_tags=options.keep_tags, with_access=True, clock=clock)
+    now_millis, repaired = phases.resolve_now(clock, projects, state)
+    report.now_millis = now_millis
+    if repaired:
+        report.warnings.append(repaired)
     if options.secrets == "fail" and report.secret_findings:
         return _refuse_secrets(report)
     maintainers = retractions.read_maintainers(repo)
@@ -135,7 +149,7 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
                                  now_millis=now_millis, report=report, pool=pool)
     expired = phases.apply_retention(repo, options.contributions_dir, state, now_millis, options.retention_days,
                                      options.project, dry_run, report)
-    if processed or expired:  # otherwise the state is not touched
+    if processed or expired or repaired:  # otherwise the state is not touched
         phases.save_state(repo, options.state_file, state, now_millis, dry_run, report)
 
     report.changed_paths.extend(report.retention_deleted)
@@ -180,6 +194,9 @@ def _check_options(options: MergeOptions) -> None:
         raise UsageError(f"--secrets must be quarantine, fail or off, got {options.secrets!r}")
     if options.max_file_bytes <= 0:
         raise UsageError("--max-file-size must be positive")
+    if any(not tag.strip() for tag in options.keep_tags):
+        # every text contains the empty string: an empty tag would keep everything forever
+        raise UsageError("--keep-tag must not be empty; pass a tag such as '#keep', or omit the flag")
     for name, value in (("--contributions-dir", options.contributions_dir),
                         ("--output-dir", options.output_dir), ("--state-file", options.state_file)):
         if PurePosixPath(value).is_absolute() or ".." in PurePosixPath(value).parts:

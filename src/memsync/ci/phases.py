@@ -7,7 +7,6 @@ step of ``memsync.merge``; the working state of one project through a run is ``P
 from __future__ import annotations
 
 import heapq
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import chain
@@ -15,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from memsync.atomic import StagedWrite, current_bytes
+from memsync.ci.clock import RunClock, future_export_reason, run_now
 from memsync.ci.merged_index import (
     INDEX_NAME,
     MergedIndex,
@@ -40,7 +40,7 @@ from memsync.ci.repo import (
 from memsync.ci.retention import expired_files
 from memsync.ci.retractions import ProjectRetractions
 from memsync.ci.staging import stage, write_error, write_now
-from memsync.errors import MemSyncError, QuarantineReason, UsageError
+from memsync.errors import MemSyncError, QuarantineReason
 from memsync.merge import access as team_access
 from memsync.merge.assemble import PreviousFile, lay_out_project, survivors_of
 from memsync.merge.dedup import CandidateTable
@@ -56,7 +56,6 @@ from memsync.model import (
     composite_key,
     document_chunks,
     dump_state,
-    to_millis,
 )
 from memsync.safety.secrets import SecretScanner, rules_fingerprint
 from memsync.text import shorten
@@ -196,11 +195,12 @@ def _by_position(values: list[int], indexes: list[int] | None, count: int) -> li
 
 
 def ingest_new_files(projects: dict[str, ProjectRun], report: MergeReport, pool: WorkerPool, *,
-                     max_file_bytes: int, keep_tags: tuple[str, ...], with_access: bool) -> None:
+                     max_file_bytes: int, keep_tags: tuple[str, ...], with_access: bool,
+                     clock: RunClock) -> None:
     """Read, validate, scan (with the pool's scanner) and fold every new contribution file into
-    its project's table, on the worker pool; refused files are quarantined, credentials withheld
-    and reported, and a file whose bytes were already processed under another name is recorded,
-    not merged."""
+    its project's table, on the worker pool; refused files (and files exported after ``clock``)
+    are quarantined, credentials withheld and reported, and a file whose bytes were already
+    processed under another name is recorded, not merged."""
     jobs = [
         (file, max_file_bytes, keep_tags, with_access)
         for project in projects.values()
@@ -219,8 +219,11 @@ def ingest_new_files(projects: dict[str, ProjectRun], report: MergeReport, pool:
     for outcome in pool.map_scanning(read_contribution, jobs, total_bytes=total):
         file = outcome.file
         project = projects[file.project]
-        if outcome.reason is not None:
-            report.quarantined.append(Quarantined(file.rel_path, file.project, outcome.reason))
+        reason = outcome.reason
+        if reason is None and outcome.records is not None:
+            reason = future_export_reason(outcome.records.exported_at_millis, clock)
+        if reason is not None:
+            report.quarantined.append(Quarantined(file.rel_path, file.project, reason))
             continue
         assert outcome.records is not None and outcome.sha256 is not None
         for hit in outcome.records.secret_hits:
@@ -282,22 +285,17 @@ def report_secret(report: MergeReport, file: str, project: str, hit: SecretHit) 
     })
 
 
-def resolve_now(now: int | None, projects: dict[str, ProjectRun], state: MergeState) -> int:
-    """One "now" per run (docs/merge-semantics.md): flag, SOURCE_DATE_EPOCH, else the newest input."""
-    if now is not None:
-        return to_millis(now)
-    source_date = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if source_date:
-        if not source_date.isdigit():
-            raise UsageError(f"SOURCE_DATE_EPOCH must be an integer epoch, got {source_date!r}")
-        return to_millis(int(source_date))
+def resolve_now(clock: RunClock, projects: dict[str, ProjectRun], state: MergeState) -> tuple[int, str | None]:
+    """One "now" per run (docs/merge-semantics.md): flag, SOURCE_DATE_EPOCH, else the newest
+    input, never past the real clock (see ci/clock.py); and the warning of a repaired state."""
     newest = [
         o.records.exported_at_millis
         for p in projects.values() for o in (*p.folded, *p.duplicates) if o.records
     ]
     newest += [p.previous_export_millis for p in projects.values()]
-    newest.append(state.last_merged_at * 1000)
-    return max(newest)
+    processed = (info.processed_at * 1000 for project in state.projects.values()
+                 for info in project.processed_files.values())
+    return run_now(clock, newest, state.last_merged_at * 1000, processed)
 
 
 # --- plan ---------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def discover_contributions(
         try:
             check_safe_name(project, "project")
         except QuarantineReason as error:
-            quarantined.append(Quarantined(where, None, str(error)))
+            quarantined.append(Quarantined(printable_path(where), None, str(error)))
             continue
         files = projects.setdefault(project, [])
         for dev_entry in _entries(Path(project_entry.path)):
@@ -90,12 +90,16 @@ def discover_contributions(
             try:
                 check_safe_name(dev_entry.name, "developer")
             except QuarantineReason as error:
-                quarantined.append(Quarantined(dev_where, project, str(error)))
+                quarantined.append(Quarantined(printable_path(dev_where), project, str(error)))
                 continue
             for file_entry in _entries(Path(dev_entry.path)):
                 file_where = relative(repo, Path(file_entry.path))
                 if file_entry.name.startswith(".") or not file_entry.name.endswith(".json"):
                     continue  # .gitkeep, notes: not contributions
+                problem = file_name_problem(file_entry.name)
+                if problem is not None:
+                    quarantined.append(Quarantined(printable_path(file_where), project, problem))
+                    continue
                 if file_entry.is_symlink():
                     quarantined.append(Quarantined(
                         file_where, project,
@@ -113,6 +117,25 @@ def discover_contributions(
                     size=file_entry.stat(follow_symlinks=False).st_size,
                 ))
     return projects, quarantined
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why a contribution's file name cannot be recorded or reported, if it cannot: the state and
+    reports are UTF-8 JSON and one line per problem."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.scandir gave undecodable bytes back as lone surrogates
+        return "the file name is not valid UTF-8; rename it (git mv) to a UTF-8 name"
+    if any(not character.isprintable() for character in name):
+        return "the file name holds a control character or another unprintable one; rename it (git mv) to a plain name"
+    return None
+
+
+def printable_path(path: str) -> str:
+    """``path`` as it can be printed on one line and stored in JSON: bytes that are not UTF-8
+    become U+FFFD, other unprintable characters a visible escape."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _entries(directory: Path) -> list[os.DirEntry[str]]:
@@ -188,6 +211,13 @@ def read_observations(job: tuple[str, list[int]]) -> list[tuple[int, dict[str, A
     return [(index, orjson.loads(memoryview(observations[index]))) for index in indices]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the machine's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
 class WorkerPool:
     """Worker processes shared by a whole run, forked before the merge grows its tables.
 
@@ -198,7 +228,9 @@ class WorkerPool:
 
     def __init__(self, workers: int | None, *, scanner: SecretScanner | None = None) -> None:
         self._requested = workers
-        self._count = workers if workers is not None else (os.cpu_count() or 1)
+        # more processes than cores only share them (and each costs a fork and its memory)
+        cores = usable_cores()
+        self._count = min(workers, cores) if workers is not None else cores
         self._scanner = scanner
         self._pool: Any = None  # a ProcessPoolExecutor once needed
 
@@ -206,20 +238,20 @@ class WorkerPool:
         """``map`` over the pool when the input is big enough to pay for it, else in-process."""
         if self._in_process(jobs, total_bytes):
             return map(func, jobs)
-        return self._executor().map(func, jobs)
+        return self._executor(len(jobs)).map(func, jobs)
 
     def map_scanning(self, func: Callable[[T, SecretScanner | None], R], jobs: list[T], *,
                      total_bytes: int) -> Iterator[R]:
         """``map`` of ``func(job, scanner)``, with the pool's scanner in whichever process runs it."""
         if self._in_process(jobs, total_bytes):
             return map(func, jobs, repeat(self._scanner))
-        return self._executor().map(_with_worker_scanner, repeat(func), jobs)
+        return self._executor(len(jobs)).map(_with_worker_scanner, repeat(func), jobs)
 
     def _in_process(self, jobs: list[Any], total_bytes: int) -> bool:
         small = self._requested is None and total_bytes < PARALLEL_THRESHOLD_BYTES  # explicit counts obeyed
         return self._count <= 1 or len(jobs) <= 1 or small
 
-    def _executor(self) -> Any:
+    def _executor(self, jobs: int) -> Any:
         if self._pool is None:
             # imported here: a merge small enough to run in-process never pays for them
             import multiprocessing
@@ -227,8 +259,9 @@ class WorkerPool:
 
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else None)
-            # forked workers inherit the scanner as it is (a spawned one unpickles it once)
-            self._pool = ProcessPoolExecutor(max_workers=self._count, mp_context=context,
+            # forked workers inherit the scanner as it is (a spawned one unpickles it once); the
+            # first work is the largest (every new file): more processes than its jobs would idle
+            self._pool = ProcessPoolExecutor(max_workers=min(self._count, jobs), mp_context=context,
                                              initializer=_adopt_scanner, initargs=(self._scanner,))
         return self._pool
 

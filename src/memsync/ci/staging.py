@@ -15,7 +15,21 @@ from memsync.ci.repo import relative
 from memsync.errors import RepoError
 
 
+def refuse_symlinks(repo: Path, path: Path) -> None:
+    """Raise ``RepoError`` when a folder between ``repo`` and ``path`` is a symlink: a committed
+    link (merged/ -> /etc) would carry our writes out of the repository, as inputs never do."""
+    current = repo
+    for part in path.relative_to(repo).parts[:-1]:
+        current = current / part
+        if current.is_symlink():
+            raise RepoError(
+                f"{relative(repo, current)} is a symlink; mem-sync never writes through symlinks (one could "
+                "point out of the repository): replace it with a real folder and run again"
+            )
+
+
 def stage(repo: Path, path: Path, hasher: Any = None) -> StagedWrite:
+    refuse_symlinks(repo, path)
     try:
         return StagedWrite(path, hasher)
     except OSError as error:
@@ -35,6 +49,7 @@ def commit_staged(repo: Path, staged: list[StagedWrite], while_flushing: Callabl
 
 
 def write_now(repo: Path, path: Path, data: bytes) -> None:
+    refuse_symlinks(repo, path)
     try:
         atomic_write_bytes(path, data)
     except OSError as error:

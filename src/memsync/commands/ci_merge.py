@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,7 +28,8 @@ from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
 @click.option("--project", default=None, help="Merge only this project.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and write nothing.")
 @click.option("--now", type=click.IntRange(min=0), default=None,
-              help="Epoch (s or ms) used as 'now'; default SOURCE_DATE_EPOCH, else the newest export.")
+              help="Epoch (s or ms) used as 'now'; default SOURCE_DATE_EPOCH, else the newest export "
+                   "(never past the clock).")
 @click.option("--keep-tag", "keep_tags", multiple=True, default=("#keep",), show_default=True,
               help="Tag that protects an observation from eviction (repeatable).")
 @click.option("--strategy", type=click.Choice(sorted(STRATEGY_WEIGHTS)), default="passive",
@@ -61,11 +63,14 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
     With --publish push or pr the result is committed and pushed (retrying on a moved
     branch by merging again on the new tip) or proposed in one rolling PR/MR.
     """
+    from memsync.ci.lock import merge_lock
     from memsync.ci.merge_job import MergeOptions, run_merge
     from memsync.publish.flow import publish
     from memsync.render import render_report, template_environment
     from memsync.scanner_cache import scanner_setup
 
+    if not math.isfinite(max_file_mb):
+        raise click.UsageError(f"--max-file-size must be a finite number of MB, got {max_file_mb}")
     defaults = STRATEGY_WEIGHTS[strategy]
     weights = None
     if (type_weight, recency_weight, third_weight) != (None, None, None):
@@ -90,7 +95,8 @@ def ci_merge(repo: Path, contributions_dir: str, output_dir: str, state_file: st
     publishing = publish_options_from_flags(**publish_flags)
     if dry_run and publishing.mode != "none":
         raise click.UsageError("--dry-run writes nothing, so it cannot --publish; drop one of them")
-    result = publish(repo, lambda: run_merge(options), publishing)
+    with merge_lock(repo, lambda line: click.echo(line, err=True)):
+        result = publish(repo, lambda: run_merge(options), publishing)
     report = result.report
     document = report.to_dict()
     document["publish"] = {"mode": result.mode, "operation": result.operation, "url": result.url,

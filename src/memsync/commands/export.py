@@ -84,7 +84,7 @@ def export(
 ) -> None:
     """Export filtered observations to the shared repository."""
     from memsync.devside.config import state_dir
-    from memsync.devside.exporter import describe_plan, plan_export, publish_export
+    from memsync.devside.exporter import describe_plan, plan_export, publish_export, superseded_line
     from memsync.errors import MemSyncError
     from memsync.scanner_cache import scanner_setup
 
@@ -125,6 +125,9 @@ def export(
         line = f"{name}: exported {result.count} observations -> {result.path}, {verb} {result.target}"
         _history(state_dir(), name, "ok", result.count, line)
         click.echo(line)
+        superseded = superseded_line(plan)
+        if superseded:
+            click.echo(superseded)
 
 
 def _history(folder: Path, project: str, result: str, count: int, detail: str) -> None:

@@ -140,11 +140,16 @@ def _describe_import(report: ImportReport) -> str:
         return (
             f"{report.project}: would add {report.added} of {report.in_file} observations "
             f"({report.skipped_existing} already present); dry run, nothing written"
-        )
+        ) + _set_aside(report)
     line = (
         f"{report.project}: added {report.added} of {report.in_file} observations "
         f"({report.skipped_existing} already present, {report.sessions_created} sessions created)"
     )
     if report.backup is not None:
         line += f"; backup: {report.backup}"
-    return line
+    return line + _set_aside(report)
+
+
+def _set_aside(report: ImportReport) -> str:
+    """One line per observation the import could not take (the rest went in)."""
+    return "".join(f"\n  skipped {reason}; the other observations were imported" for _, reason in report.set_aside)

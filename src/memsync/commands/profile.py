@@ -43,12 +43,16 @@ def profile(
     profiles_dir: str,
 ) -> None:
     """Generate developer knowledge profiles and team insights (deterministic, no LLM)."""
+    from memsync.ci.clock import check_now
     from memsync.profiles.generate import generate_project_profiles, list_projects
 
+    source = "--now" if now is not None else "SOURCE_DATE_EPOCH"
     if now is None:
         now = _source_date_epoch()
     if now is not None and now <= 0:
         raise UsageError(f"--now must be a positive epoch (seconds or milliseconds), got {now}")
+    if now is not None:
+        check_now(now, source)  # past year 9999: a usage error, as for ci-merge
     if not repo.is_dir():
         raise UsageError(f"--repo {repo} is not a directory; point it at a checkout of the shared repository")
     # As in claude-mem-sync, `--format md` adds the Markdown pages to the JSON, never replaces it.

@@ -27,7 +27,14 @@ from memsync.devside.claude_mem import (
 )
 from memsync.devside.config import ExportFilters, ProjectConfig, RemoteConfig
 from memsync.errors import DatabaseError, GitError, PushRejected, RepoError, SecretsFound
-from memsync.model import build_envelope, dump_document, iso_from_millis, stamp_from_millis, to_millis
+from memsync.model import (
+    build_envelope,
+    dump_document,
+    iso_from_millis,
+    newest_per_key,
+    stamp_from_millis,
+    to_millis,
+)
 from memsync.publish import git as gitops
 from memsync.safety.names import check_safe_name
 from memsync.text import shorten
@@ -80,6 +87,7 @@ class ExportPlan:
     filters: ExportFilters
     now_millis: int
     document: bytes
+    superseded: int = 0  # rows dropped for a newer one with the same composite key
 
     @property
     def count(self) -> int:
@@ -158,6 +166,7 @@ def plan_export(
         )
     finally:
         conn.close()
+    observations, superseded = newest_per_key(observations)
     if observations and access_log is not None:
         add_access_counts(observations, access_log, now_millis)
     if observations:
@@ -177,6 +186,7 @@ def plan_export(
         filters=project.export,
         now_millis=now_millis,
         document=document,
+        superseded=superseded,
     )
 
 
@@ -200,6 +210,16 @@ def add_access_counts(observations: list[dict[str, Any]], access_log: Path, now_
         count = counts.get(obs.get("id"))  # type: ignore[arg-type]
         if count:
             obs["access_count"] = count
+
+
+def superseded_line(plan: ExportPlan) -> str | None:
+    """What export says when it dropped rows that repeat a composite key."""
+    if not plan.superseded:
+        return None
+    count = plan.superseded
+    shares = "observation shares its" if count == 1 else "observations share their"
+    return (f"  {count} {shares} (memory_session_id, title, created_at_epoch) key with a newer one: only "
+            "the newest of each key is exported, as the merge keeps one per key")
 
 
 _MAX_TITLES = 5
@@ -560,6 +580,9 @@ def describe_plan(plan: ExportPlan, *, limit: int | None = 50) -> list[str]:
     if not plan.count:
         return lines
     lines.append("  types: " + ", ".join(f"{kind} {count}" for kind, count in plan.type_counts))
+    superseded = superseded_line(plan)
+    if superseded:
+        lines.append(superseded)
     dates = plan.date_range
     if dates:
         lines.append(f"  dates: {dates[0]} .. {dates[1]}")

@@ -10,8 +10,6 @@ so ``maintain`` and retraction know which rows came from the team.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import hashlib
 import time
 from collections.abc import Sequence
@@ -42,6 +40,7 @@ from memsync.merge.retraction import RetractedKey, RetractedSet, without_retract
 from memsync.model import (
     ARRAY_FIELDS,
     FORMAT_VERSION,
+    SAFE_INTEGER,
     CompositeKey,
     check_envelope,
     check_observation,
@@ -67,7 +66,10 @@ class NothingMerged(RepoError):
 class MergedFile:
     path: Path
     sha256: str
-    observations: list[dict[str, Any]]
+    observations: list[dict[str, Any]]  # the importable ones
+    in_file: int = 0
+    # (index in the file, why) of each observation set aside: the rest still imports
+    set_aside: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,13 +84,15 @@ class ImportReport:
     dry_run: bool = False
     backup: Path | None = None
     purged: Purged | None = None
+    set_aside: tuple[tuple[int, str], ...] = ()
 
 
 # --- reading and checking the merged file ------------------------------------------------
 
 
 def read_merged_file(path: Path, project: str) -> MergedFile:
-    """Parse and check the whole file; any problem refuses all of it (never half-read)."""
+    """Parse and check the whole file: a bad envelope refuses all of it; an observation that does
+    not check (or holds what claude-mem's database cannot) is set aside, the others import."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -112,11 +116,44 @@ def read_merged_file(path: Path, project: str) -> MergedFile:
         )
     try:
         check_envelope(doc, project=project, dev=None)
-        for index, obs in enumerate(doc["observations"]):
-            check_observation(obs, index)
     except QuarantineReason as reason:
         raise RepoError(f"{path} is not a valid merged file: {reason}; nothing was imported") from None
-    return MergedFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), observations=doc["observations"])
+    importable: list[dict[str, Any]] = []
+    set_aside: list[tuple[int, str]] = []
+    for index, obs in enumerate(doc["observations"]):
+        try:
+            check_observation(obs, index)
+            check_importable(obs, index)
+        except QuarantineReason as reason:
+            set_aside.append((index, str(reason)))
+        else:
+            importable.append(obs)
+    return MergedFile(path=path, sha256=hashlib.sha256(raw).hexdigest(), observations=importable,
+                      in_file=len(doc["observations"]), set_aside=tuple(set_aside))
+
+
+def check_importable(obs: dict[str, Any], index: int) -> None:
+    """Raise ``QuarantineReason`` unless every value of ``obs`` goes into SQLite as it is or as
+    JSON text: integers JavaScript (claude-mem) holds exactly, nesting orjson writes."""
+    for name, value in obs.items():
+        if type(value) is int:
+            if abs(value) > SAFE_INTEGER:
+                raise QuarantineReason(
+                    f"observations[{index}].{name} is {value}, beyond {SAFE_INTEGER} (2^53 - 1), more than "
+                    "claude-mem holds exactly")
+        elif isinstance(value, (list, dict)):
+            try:
+                orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+            except orjson.JSONEncodeError as error:
+                problem = "is nested too deeply" if "ecursion" in str(error) else f"cannot be written ({error})"
+                raise QuarantineReason(f"observations[{index}].{name} {problem} for claude-mem's database") from None
+
+
+def content_hash(memory_session_id: str, title: str | None, narrative: str | None) -> str:
+    """claude-mem's live writer's ``content_hash``: its unique index on (memory_session_id,
+    content_hash) then tells claude-mem's own dedup that an imported row is the same memory."""
+    text = "\0".join((memory_session_id, title or "", narrative or ""))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 # --- the pure part: merged observations -> rows for this database ------------------------
@@ -133,6 +170,7 @@ def prepare_rows(
     claude-mem's own ``json_each`` queries accept.
     """
     wanted = {name for name in columns if name not in _NOT_IMPORTED}
+    hashed = "content_hash" in wanted
     rows: list[dict[str, Any]] = []
     keys: list[CompositeKey] = []
     seen: set[CompositeKey] = set()
@@ -155,7 +193,9 @@ def prepare_rows(
         millis = key[2]
         row["project"] = mem_project
         row["created_at_epoch"] = millis
-        row["created_at"] = iso_millis(millis)
+        row["created_at"] = iso_from_millis(millis)
+        if hashed:
+            row["content_hash"] = content_hash(obs["memory_session_id"], obs.get("title"), obs.get("narrative"))
         rows.append(row)
         keys.append(key)
     return rows, keys
@@ -174,23 +214,6 @@ def json_array_text(value: Any) -> str:
         if type(parsed) is list and all(type(item) is str and item and item.strip() == item for item in parsed):
             return orjson.dumps(parsed).decode()
     return orjson.dumps(parse_string_list(value)).decode()
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_day(day: int) -> str:
-    return (_EPOCH_DAY + dt.timedelta(days=day)).isoformat()
-
-
-_EPOCH_DAY = dt.date(1970, 1, 1)
-
-
-def iso_millis(millis: int) -> str:
-    """``model.iso_from_millis`` without a datetime per row (imports write thousands)."""
-    day, in_day = divmod(millis, 86_400_000)
-    hours, rest = divmod(in_day, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, ms = divmod(rest, 1000)
-    return f"{_iso_day(day)}T{hours:02d}:{minutes:02d}:{seconds:02d}.{ms:03d}Z"
 
 
 # --- the import log ----------------------------------------------------------------------
@@ -222,7 +245,7 @@ def record_import(log_path: Path, db_path: Path, project: str, merged: MergedFil
         "sha256": merged.sha256,
         "importedAt": iso_from_millis(now_millis),
         "added": added,
-        "inFile": len(merged.observations),
+        "inFile": merged.in_file,
     }
     atomic_write_bytes(log_path, orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
@@ -315,7 +338,7 @@ def import_merged(
         return ImportReport(
             project,
             merged_path,
-            len(merged.observations),
+            merged.in_file,
             0,
             len(merged.observations),
             0,
@@ -342,12 +365,13 @@ def import_merged(
             return ImportReport(
                 project,
                 merged_path,
-                len(merged.observations),
+                merged.in_file,
                 new_count if dry_run else 0,
                 len(rows) - new_count,
                 0,
                 dry_run=dry_run,
                 purged=purged,
+                set_aside=merged.set_aside,
             )
         backup_path = None
         if backup:
@@ -372,12 +396,13 @@ def import_merged(
     return ImportReport(
         project,
         merged_path,
-        len(merged.observations),
+        merged.in_file,
         result.added,
         len(merged.observations) - result.added,
         result.sessions_created,
         backup=backup_path,
         purged=purged,
+        set_aside=merged.set_aside,
     )
 
 

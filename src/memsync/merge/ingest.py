@@ -26,13 +26,16 @@ from memsync.merge.retraction import title_digest
 from memsync.merge.scoring import TYPE_WEIGHTS, UNKNOWN_TYPE_WEIGHT
 from memsync.model import (
     FORMAT_VERSION,
+    TYPED_DECODE_ERRORS,
     CompositeKey,
     ContributionFields,
     MergedFields,
     check_envelope,
     check_observation,
+    check_writable,
     decode_contribution_fields,
     fields_match_path,
+    loads_or_quarantine,
     to_millis,
     to_millis_column,
 )
@@ -78,24 +81,7 @@ class FileRecords:
         return list(zip(self.sessions, self.titles, self.created, strict=True))
 
 
-def parse_json_bytes(raw: bytes) -> Any:
-    """orjson.loads with a message a user can act on."""
-    if not raw.strip():
-        raise QuarantineReason("the file is empty; export it again or delete it")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            raise QuarantineReason(
-                f"the file is not UTF-8 text (invalid byte at offset {bad.start}); "
-                "re-export it with mem-sync or claude-mem-sync"
-            ) from None
-        raise QuarantineReason(
-            f"the file is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
-            "it is probably truncated: export it again"
-        ) from None
+parse_json_bytes = loads_or_quarantine  # orjson.loads with a message a user can act on
 
 
 def ingest_contribution(
@@ -110,7 +96,7 @@ def ingest_contribution(
     """Validate a whole contribution file and reduce it to records; raise ``QuarantineReason``."""
     try:
         doc = decode_contribution_fields(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except TYPED_DECODE_ERRORS:
         doc = None
     if doc is None or not fields_match_path(doc, project, dev):
         # slow path, only for files the typed decoder refused: find the precise problem
@@ -130,11 +116,12 @@ def ingest_merged(
     access counts (kept whatever the strategy: the merged set's index records them)."""
     try:
         doc = _decode_merged(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as error:
+    except TYPED_DECODE_ERRORS as error:
         _checked_dicts(raw, project, None)  # raises the precise message for anything it knows
         raise QuarantineReason(f"has an unexpected shape ({error})") from None
     if doc.version != FORMAT_VERSION or doc.project != project or doc.observationCount != len(doc.observations):
         _checked_dicts(raw, project, None)  # raises
+    check_writable(raw)  # its observations' bytes are reused as they are: they must parse again
     records = _typed_records(raw, doc, keep_tags, None, True)
     stored = [i for i, o in enumerate(doc.observations) if o.keep]
     records.kept = sorted(set(records.kept).union(stored))
@@ -260,6 +247,7 @@ def _checked_dicts(raw: bytes, project: str, dev: str | None) -> tuple[int, list
     observations = doc["observations"]
     for index, obs in enumerate(observations):
         check_observation(obs, index)
+    check_writable(raw)
     return to_millis(envelope.exported_at_epoch), observations
 
 

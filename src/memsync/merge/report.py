@@ -75,6 +75,7 @@ class MergeReport:
     profiles_reused: list[str] = field(default_factory=list)  # <project>/<dev> counted from a stored summary
     changed_paths: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # problems that fail the run
+    warnings: list[str] = field(default_factory=list)  # problems repaired on the way
     exit_code: int = 0
 
     @property
@@ -113,6 +114,7 @@ class MergeReport:
             "retentionDeleted": self.retention_deleted,
             "profiles": {"written": self.profiles_written, "reused": self.profiles_reused},
             "failures": self.failures,
+            "warnings": self.warnings,
             "totals": self.totals(),
             "exitCode": self.exit_code,
         }

@@ -19,16 +19,17 @@ from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
 import orjson
 
 from memsync.allocation import bulk_allocation
 from memsync.atomic import current_bytes, write_all_if_changed
-from memsync.errors import MemSyncError, QuarantineReason, UsageError
+from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.ci.merged_index import load_matching
 from memsync.model import (
+    TYPED_DECODE_ERRORS,
     check_envelope,
     check_observation,
+    check_writable,
     decode_contribution_fields,
     dump_document,
     fields_match_path,
@@ -227,8 +228,10 @@ def _parse_contribution(raw: bytes, *, project: str, dev: str) -> tuple[int, col
     """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None."""
     try:
         doc = decode_contribution_fields(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except TYPED_DECODE_ERRORS:
         doc = None
+    except MemSyncError:  # a value the merge cannot write back: it quarantines the file
+        return None
     if doc is not None and fields_match_path(doc, project, dev):
         # Typed decoding validated every field in C; only the list fields remain to be read.
         exported_at = to_millis(doc.exportedAtEpoch)
@@ -249,6 +252,7 @@ def _parse_contribution(raw: bytes, *, project: str, dev: str) -> tuple[int, col
             exported_at = to_millis(check_envelope(loose, project=project, dev=dev).exported_at_epoch)
             for index, obs in enumerate(loose["observations"]):
                 check_observation(obs, index)
+            check_writable(raw)
         except (orjson.JSONDecodeError, MemSyncError):
             return None
         observations = loose["observations"]
@@ -413,8 +417,24 @@ def generate_project_profiles(
 def _write_all(repo: Path, pending: list[tuple[str, bytes]]) -> list[str]:
     """Write (if changed) every output; return the paths written, in the order given. A project
     of 100 developers writes ~200 files: their fsyncs overlap (see ``write_all_if_changed``)."""
-    changed = write_all_if_changed([(repo / relative, data) for relative, data in pending])
+    try:
+        changed = write_all_if_changed([(repo / relative, data) for relative, data in pending])
+    except OSError as error:
+        raise RepoError(
+            f"cannot write {_shown(repo, error.filename)} ({error.strerror}); check the permissions of that "
+            "path (or remove what is in the way) and run again"
+        ) from None
     return [relative for (relative, _), did in zip(pending, changed, strict=True) if did]
+
+
+def _shown(repo: Path, filename: object) -> str:
+    """An OSError's path, relative to the repository when inside it."""
+    if not isinstance(filename, str):
+        return "the profiles"
+    try:
+        return Path(filename).relative_to(repo).as_posix()
+    except ValueError:
+        return filename
 
 
 def _crosses_symlink(repo: Path, relative: str, seen: dict[str, bool] | None = None) -> bool:
