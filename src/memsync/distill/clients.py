@@ -70,6 +70,14 @@ def _sdk(name: str) -> Any:
                              "pip install 'mem-sync[distill]'") from None
 
 
+def _with_extra(extra: str, build: Any) -> Any:
+    try:
+        return build()
+    except ImportError:
+        raise ModelCallError(f"the {extra} client needs the SDK's extra; install it with: "
+                             f"pip install 'anthropic[{extra}]'") from None
+
+
 def _host(url: str | None, fallback: str) -> str:
     return (urlsplit(url).netloc.rsplit("@", 1)[-1] if url else fallback) or fallback
 
@@ -81,7 +89,8 @@ class _AnthropicClient:
         common: dict[str, Any] = {"base_url": settings.base_url, "max_retries": settings.max_retries,
                                   "timeout": settings.timeout_seconds}
         if settings.provider == "bedrock":
-            self.client = anthropic.AnthropicBedrock(aws_region=settings.region, **common)
+            self.client = _with_extra("bedrock", lambda: anthropic.AnthropicBedrock(
+                aws_region=settings.region, **common))
             self.label = "Amazon Bedrock"
         elif settings.provider == "vertex":
             vertex: dict[str, Any] = {}
@@ -89,7 +98,8 @@ class _AnthropicClient:
                 vertex["region"] = settings.region
             if settings.vertex_project:
                 vertex["project_id"] = settings.vertex_project
-            self.client = anthropic.AnthropicVertex(**vertex, **common)
+            self.client = _with_extra("vertex", lambda: anthropic.AnthropicVertex(**vertex,
+                                                                                  **common))
             self.label = "Google Vertex AI"
         else:
             self.client = anthropic.Anthropic(api_key=key, **common)
