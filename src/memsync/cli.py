@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
                  "Print the secret-incident procedure for a project (rotate, locate, rewrite, re-clone)."),
     "rules": ("memsync.commands.rules", "rules",
               "Deliver the team's reviewed rules to a code repository (rules sync)."),
+    "distill": ("memsync.commands.distill", "distill",
+                "Distill merged observations into reviewed rules and a knowledge base."),
     "action": ("memsync.commands.action", "action",
                "Entry point of the GitHub Action (reads INPUT_* variables)."),
     "hook": ("memsync.commands.hook", "hook",

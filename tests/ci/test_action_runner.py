@@ -319,3 +319,33 @@ def test_pr_mode_opens_one_rolling_pull_request_and_reports_its_url(
     assert again.outputs["pr-operation"] in ("unchanged", "updated")
     assert len(forge.open_prs("github")) == 1
     assert TOKEN not in run.everything().replace(f"::add-mask::{TOKEN}", "", 1)
+
+
+def test_distill_command_proposes_rules_in_a_rolling_review_pull_request(
+        workspace: Path, tmp_path: Path, forge: FakeForge) -> None:
+    from fakes.llm import FakeLLM
+
+    api = {"GITHUB_API_URL": f"{forge.base_url}/api/v3"}
+    assert run_action(workspace, tmp_path, publish="push").code == 0  # main holds a merged set
+    key = "sk-ant-api03-" + "k" * 8  # a provider key: masked like the token
+    llm = FakeLLM(keys={key}).start()
+    try:
+        inputs = {"command": "distill", "distill-base-url": llm.base_url, "distill-api-key": key,
+                  "distill-min-observations": "1", "reviewers": "carol"}
+        run = run_action(workspace, tmp_path, extra_env=api, **inputs)
+        again = run_action(workspace, tmp_path, extra_env=api, **inputs)
+    finally:
+        llm.stop()
+    assert run.code == 0, run.stdout + run.stderr
+    assert f"::add-mask::{key}" in run.stdout
+    assert key not in run.everything().replace(f"::add-mask::{key}", "", 1)
+    assert run.outputs == {"changed": "true", "pr-operation": "created",
+                           "pr-url": run.outputs["pr-url"]}
+    (pr,) = forge.open_prs("github")
+    assert pr["head"] == "mem-sync/distill" and pr["reviewers"] == ["carol"]
+    assert "| demo | written | " in run.summary and "never merged automatically" in run.summary
+    # the open review branch already holds this input: no second call, the PR unchanged
+    assert again.code == 0, again.stdout + again.stderr
+    assert again.outputs["pr-operation"] == "unchanged"
+    assert len(llm.requests) == 1
+    assert not (workspace / "shared" / "distilled").exists()  # main itself is never changed

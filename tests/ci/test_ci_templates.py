@@ -69,7 +69,7 @@ def test_actionlint_is_not_vacuous(tmp_path: Path) -> None:
 def script_lines(path: Path) -> list[str]:
     doc = load_yaml(path)
     if path == GITLAB_CI:
-        return list(doc["merge-memories"]["script"])
+        return list(doc["merge-memories"]["script"]) + list(doc["distill-memories"]["script"])
     steps = doc["definitions"]["steps"]
     return [line for entry in steps for line in entry["step"]["script"]]
 
@@ -94,7 +94,9 @@ def test_no_template_swallows_failures_or_floats_an_image(path: Path) -> None:
 
 def test_workflow_triggers_queues_and_keeps_least_privilege() -> None:
     wf = load_yaml(GITHUB_WORKFLOW)
-    assert wf["on"]["push"]["paths"] == ["contributions/**", "retractions/**", "MAINTAINERS"]
+    # merged/**: merging the merge bot's pull request changes the merged set (distill it)
+    assert wf["on"]["push"]["paths"] == ["contributions/**", "retractions/**", "MAINTAINERS",
+                                         "merged/**"]
     assert "workflow_dispatch" in wf["on"]
     assert wf["concurrency"]["cancel-in-progress"] is False
     assert wf["permissions"] == {}
@@ -137,7 +139,12 @@ def test_action_is_a_docker_action_with_the_contract_inputs_and_outputs() -> Non
         # command: rules-sync (tests/ci/test_rules_ci_templates.py)
         "command", "rules-project", "rules-code-repo", "rules-targets", "rules-publish",
         "rules-provider", "rules-budget", "rules-token",
+        "distill-provider", "distill-model", "distill-base-url",
+        "distill-allow-external-api", "distill-max-cost", "distill-api-key", "distill-branch",
+        "distill-min-observations",
     }
+    assert action["inputs"]["command"]["default"] == "merge"
+    assert action["inputs"]["distill-allow-external-api"]["default"] == "false"
     assert action["inputs"]["token"]["default"] == "${{ github.token }}"
     assert set(action["outputs"]) == {
         "merged-count", "evicted-count", "quarantined-count", "changed", "pr-url", "pr-operation",
@@ -181,12 +188,55 @@ def test_setup_repo_ships_the_same_bytes_as_ci_templates(template: Path, package
 @pytest.mark.parametrize(("path", "provider"), [
     (GITHUB_WORKFLOW, "github"), (GITLAB_CI, "gitlab"), (BITBUCKET_PIPELINES, "bitbucket"),
 ], ids=lambda v: getattr(v, "name", v))
-def test_template_names_this_versions_release_exactly_once(path: Path, provider: str) -> None:
-    """setup-repo swaps that one reference; a version bump must move it (scripts/release.py)."""
+def test_template_names_this_versions_release_exactly_once_per_job(path: Path, provider: str) -> None:
+    """setup-repo swaps that reference; a version bump must move it (scripts/release.py). The
+    GitHub workflow names it in the merge and the distill job; GitLab's jobs share one anchor,
+    Bitbucket's steps the file's image."""
     from memsync import release
 
     text = path.read_text()
     reference = release.default_reference(provider)
     pattern = rf"(?m)^\s*(?:uses|image|name): {re.escape(reference)}$"
-    assert len(re.findall(pattern, text)) == 1, (path.name, reference)
+    expected = 2 if provider == "github" else 1
+    assert len(re.findall(pattern, text)) == expected, (path.name, reference)
     assert "your-org" not in text
+# ---- the opt-in distill job of each template (docs/distill.md) ---------------------------------
+
+def test_github_distill_job_is_opt_in_after_the_merge_and_passes_declared_inputs() -> None:
+    job = load_yaml(GITHUB_WORKFLOW)["jobs"]["distill"]
+    assert job["needs"] == "merge"
+    assert "vars.MEM_SYNC_DISTILL == 'true'" in job["if"] and "fork" in job["if"]
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write", "models": "read"}
+    ours = next(step for step in job["steps"] if "mem-sync" in step.get("uses", ""))
+    declared = set(load_yaml(ACTION_YML)["inputs"])
+    assert ours["with"]["command"] == "distill" and set(ours["with"]) <= declared
+    # the second opt-in stays off unless the repository says otherwise
+    assert "|| 'false'" in ours["with"]["distill-allow-external-api"]
+    assert "secrets.ANTHROPIC_API_KEY" in ours["with"]["distill-api-key"]
+    used = set(re.findall(r"steps\.distill\.outputs\.([\w-]+)", GITHUB_WORKFLOW.read_text()))
+    assert used and used <= set(load_yaml(ACTION_YML)["outputs"])
+
+
+def test_gitlab_distill_job_is_opt_in_after_the_merge_and_opens_a_merge_request() -> None:
+    doc = load_yaml(GITLAB_CI)
+    assert doc["stages"] == ["merge", "distill", "rules"]  # rules sync delivers what was reviewed
+    job = doc["distill-memories"]
+    assert job["stage"] == "distill" and job["resource_group"]
+    assert job["rules"][0] == {"if": '$MEM_SYNC_DISTILL != "true"', "when": "never"}
+    command = " ".join(job["script"])
+    assert "mem-sync distill --all --enable --publish pr --forge gitlab" in command
+    assert "--allow-external-api" not in command  # only the CI variable grants it
+    assert "when" not in {k for rule in job["rules"][1:] for k in rule}
+
+
+def test_bitbucket_distill_step_is_opt_in_after_the_merge() -> None:
+    doc = load_yaml(BITBUCKET_PIPELINES)
+    names = [entry["step"]["name"] for entry in doc["pipelines"]["branches"]["main"]]
+    assert names == ["Merge memories", "Distill rules for review", "Sync team rules"]
+    distill_step = doc["pipelines"]["branches"]["main"][1]["step"]
+    assert distill_step["name"] == "Distill rules for review"
+    script = distill_step["script"]
+    assert "MEM_SYNC_DISTILL" in script[0] and "exit 0" in script[0]
+    assert "mem-sync distill --all --enable --publish pr --forge bitbucket" in " ".join(script)
+    assert "merged/**" in distill_step["condition"]["changesets"]["includePaths"]
+    assert doc["pipelines"]["custom"]["distill-memories"][0]["step"]["script"] == script

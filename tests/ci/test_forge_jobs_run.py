@@ -179,3 +179,70 @@ def test_gitlab_job_pushes_with_the_project_access_token_not_the_job_token(
         assert_origin_has_the_merge(bare, tmp_path)
     finally:
         server.stop()
+
+
+def test_bitbucket_pipeline_merges_then_distills_into_one_review_pull_request(
+        tmp_path: Path, isolated_git: None) -> None:
+    from fakes.forge import FakeForge
+    from fakes.llm import FakeLLM
+
+    _, origin = shared_repo_with_origin(tmp_path, "bitbucket-pipelines.yml", BITBUCKET_PIPELINES)
+    build = tmp_path / "build"
+    subprocess.run(["git", "clone", "-q", "--branch", "main", str(origin), str(build)],
+                   check=True, capture_output=True)
+    forge, llm = FakeForge().start(), FakeLLM().start()
+    try:
+        env = dict(os.environ)
+        env.update({
+            "CI": "true", "BITBUCKET_BRANCH": "main", "BITBUCKET_CLONE_DIR": str(build),
+            "BITBUCKET_COMMIT": git(build, "rev-parse", "HEAD").strip(),
+            "BITBUCKET_WORKSPACE": "team", "BITBUCKET_REPO_SLUG": "memory",
+            "BITBUCKET_REPO_FULL_NAME": "team/memory", "SOURCE_DATE_EPOCH": NOW,
+            "MEM_SYNC_PUBLISH": "push", "BITBUCKET_ACCESS_TOKEN": "good-token",
+            "MEM_SYNC_BITBUCKET_API_URL": forge.base_url,
+            # the repository variables a team sets to turn distillation on
+            "MEM_SYNC_DISTILL": "true", "MEM_SYNC_DISTILL_BASE_URL": llm.base_url,
+            "ANTHROPIC_API_KEY": "test-key", "MEM_SYNC_DISTILL_MIN_OBSERVATIONS": "1",
+            "MEM_SYNC_DISTILL_REVIEWERS": "{reviewer-uuid}",
+        })
+        steps = [entry for entry in load_yaml(BITBUCKET_PIPELINES)["pipelines"]["branches"]["main"]
+                 if entry["step"]["name"] in ("Merge memories", "Distill rules for review")]
+        assert len(steps) == 2
+        for entry in steps:  # the merge step, then the distill step, in one clone as a rerun
+            for line in entry["step"]["script"]:
+                result = subprocess.run(["bash", "-e", "-c", line], cwd=build, env=env,
+                                        capture_output=True, text=True, check=False, timeout=300)
+                assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+        (pr,) = forge.open_prs("cloud")
+        assert pr["head"] == "mem-sync/distill" and pr["base"] == "main"
+        assert len(llm.requests) == 1
+        check = tmp_path / "verify"
+        subprocess.run(["git", "clone", "-q", str(origin), str(check)], check=True,
+                       capture_output=True)
+        assert (check / "merged" / "demo" / "latest.json").is_file()
+        assert not (check / "distilled").exists()  # main gets the rules only if a human merges
+        git(check, "checkout", "-q", "mem-sync/distill")
+        assert (check / "distilled" / "demo" / "rules.json").is_file()
+
+        off = dict(env, MEM_SYNC_DISTILL="false")
+        gate = steps[1]["step"]["script"][0]
+        result = subprocess.run(["bash", "-e", "-c", gate + "\nexit 3"], cwd=build, env=off,
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0 and "distillation is off" in result.stdout
+    finally:
+        forge.stop()
+        llm.stop()
+
+
+def test_gitlab_distill_job_runs_only_when_the_team_opts_in(
+        tmp_path: Path, isolated_git: None) -> None:
+    repo, _ = gitlab_fixture(tmp_path)
+
+    def jobs(*args: str) -> dict[str, dict]:
+        listed = run_gitlab(repo, tmp_path, "--list-json", *args)
+        assert listed.returncode == 0, listed.stderr
+        return {job["name"]: job for job in json.loads(listed.stdout[listed.stdout.index("["):])}
+
+    assert jobs()["distill-memories"]["when"] == "never"
+    opted_in = jobs("--variable", "MEM_SYNC_DISTILL=true")["distill-memories"]
+    assert opted_in["when"] != "never" and opted_in["stage"] == "distill"

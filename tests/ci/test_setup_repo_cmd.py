@@ -156,7 +156,9 @@ def test_scaffolded_ci_file_is_the_valid_template(tmp_path: Path, git_env: dict[
     repo = tmp_path / "r"
     setup_repo(repo, "--provider", "github")
     workflow = load_yaml(repo / ".github/workflows/merge-memories.yml")
-    assert workflow["on"]["push"]["paths"] == ["contributions/**", "retractions/**", "MAINTAINERS"]
+    assert workflow["on"]["push"]["paths"] == ["contributions/**", "retractions/**", "MAINTAINERS",
+                                               "merged/**"]
+    assert workflow["jobs"]["distill"]["needs"] == "merge"  # the opt-in distill job ships too
 
 
 def version() -> str:

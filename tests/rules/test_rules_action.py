@@ -90,4 +90,4 @@ def test_an_unknown_command_is_refused(tmp_path, forge):
     workspace = tmp_path / "ws"
     workspace.mkdir()
     proc, _ = run_step(tmp_path, workspace, forge, COMMAND="deploy")
-    assert proc.returncode == 2 and "input 'command' must be one of merge, rules-sync" in proc.stderr
+    assert proc.returncode == 2 and "input 'command' must be one of merge, rules-sync, distill" in proc.stderr

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from memsync.merge.report import MergeReport
 
 PUBLISH_MODES = ("none", "push", "pr")
+COMMANDS = ("merge", "rules-sync", "distill")  # rules-sync runs from memsync.rules.action
+DISTILL_PROVIDERS = ("anthropic", "bedrock", "vertex", "openai", "github-models")
 SECRET_POLICIES = ("quarantine", "fail", "off")
 OUTPUT_NAMES = ("merged-count", "evicted-count", "quarantined-count", "changed", "pr-url",
                 "pr-operation")
@@ -51,6 +53,15 @@ class ActionInputs:
     dry_run: bool = False
     working_directory: str = "."
     token: str = field(default="", repr=False)
+    command: str = "merge"  # merge | distill (rules-sync never reaches this module)
+    distill_provider: str = "anthropic"
+    distill_model: str | None = None
+    distill_base_url: str | None = None
+    distill_allow_external_api: bool = False
+    distill_max_cost: float | None = None
+    distill_branch: str = "mem-sync/distill"
+    distill_min_observations: int = 20
+    distill_api_key: str = field(default="", repr=False)
 
 
 def input_value(env: Mapping[str, str], name: str) -> str | None:
@@ -123,7 +134,29 @@ def read_inputs(env: Mapping[str, str]) -> ActionInputs:
         dry_run=_bool(env, "dry-run", False),
         working_directory=input_value(env, "working-directory") or ".",
         token=input_value(env, "token") or "",
+        command=_choice(env, "command", COMMANDS, "merge"),
+        distill_provider=_choice(env, "distill-provider", DISTILL_PROVIDERS, "anthropic"),
+        distill_model=input_value(env, "distill-model"),
+        distill_base_url=input_value(env, "distill-base-url"),
+        distill_allow_external_api=_bool(env, "distill-allow-external-api", False),
+        distill_max_cost=_money(env, "distill-max-cost"),
+        distill_branch=input_value(env, "distill-branch") or "mem-sync/distill",
+        distill_min_observations=_int(env, "distill-min-observations", 20),
+        distill_api_key=input_value(env, "distill-api-key") or "",
     )
+
+
+def _money(env: Mapping[str, str], name: str) -> float | None:
+    value = input_value(env, name)
+    if value is None:
+        return None
+    try:
+        amount = float(value.removeprefix("$"))
+    except ValueError:
+        amount = -1.0
+    if amount < 0:
+        raise UsageError(f"input '{name}' must be an amount of US dollars such as 0.50, got {value!r}")
+    return amount
 
 
 def resolve_repository(workspace: Path, working_directory: str) -> tuple[Path, str]:
@@ -281,15 +314,18 @@ def _load_event(env: Mapping[str, str]) -> dict[str, Any]:
 def run_action(env: Mapping[str, str], out: IO[str]) -> ActionRun:
     """Run the action as the runner invokes it. User errors are annotated, then re-raised."""
     # Mask before anything else can print: an early error message must not carry the token.
-    token = input_value(env, "token") or ""
-    for line in mask_command(token) if token else []:
-        print(line, file=out, flush=True)
+    for name in ("token", "distill-api-key"):
+        secret = input_value(env, name) or ""
+        for line in mask_command(secret) if secret else []:
+            print(line, file=out, flush=True)
 
     inputs = ActionInputs()
     try:
         inputs = read_inputs(env)
         workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
         repo, prefix = resolve_repository(workspace, inputs.working_directory)
+        if inputs.command == "distill":
+            return _distill_and_publish(env, out, inputs, repo)
         return _merge_and_publish(env, out, inputs, repo, prefix)
     except MemSyncError as error:
         print(workflow_command("error", str(error), title="mem-sync"), file=out, flush=True)
@@ -369,3 +405,83 @@ def _publish(repo: Path, merge: Callable[[], MergeReport], inputs: ActionInputs,
     result = publish(repo, merge, options)
     return {"mode": result.mode, "operation": result.operation, "url": result.url,
             "commit": result.commit, "attempts": result.attempts}
+
+
+def _distill_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInputs,
+                         repo: Path) -> ActionRun:
+    """``command: distill``: distill every merged project and propose the result in one rolling
+    PR (``distill-branch``). Choosing this command in a workflow is the ``enabled`` opt-in; an
+    external endpoint still needs ``distill-allow-external-api``."""
+    from memsync.distill.clients import default_key_env
+    from memsync.distill.publishing import publish_distillation
+    from memsync.distill.run import DistillOptions, distill_project
+    from memsync.distill.settings import DistillSettings, with_overrides
+    from memsync.publish.flow import PublishOptions
+    from memsync.publish.git import Identity
+    from memsync.render import render_template
+
+    settings = with_overrides(
+        DistillSettings(), enabled=True, allow_external_api=inputs.distill_allow_external_api,
+        provider=inputs.distill_provider, model=inputs.distill_model,
+        base_url=inputs.distill_base_url, min_observations=inputs.distill_min_observations)
+    # The SDKs and the forge read keys from this mapping, never from argv.
+    run_env = dict(os.environ)
+    run_env.update({k: v for k, v in env.items() if k == "SOURCE_DATE_EPOCH"})
+    if inputs.token:
+        run_env["GITHUB_TOKEN"] = inputs.token  # the forge, and GitHub Models
+    key_env = default_key_env(settings)
+    if inputs.distill_api_key and key_env and key_env != "GITHUB_TOKEN":
+        run_env[key_env] = inputs.distill_api_key  # GitHub Models keeps the workflow's token
+    merged = repo / "merged"
+    projects = sorted(p.name for p in merged.iterdir() if (p / "latest.json").is_file()) \
+        if merged.is_dir() else []
+    notes: list[str] = []
+    mode = "pr"
+    if inputs.dry_run:
+        notes.append("dry-run: nothing sent, nothing published")
+        mode = "none"
+    elif pull_request_from_fork(_load_event(env)):
+        notes.append("pull request from a fork: distillation skipped (no secrets there)")
+        mode = "skip"
+    for note in notes:
+        print(workflow_command("notice", note, title="mem-sync distill"), file=out, flush=True)
+
+    from memsync.scanner_cache import open_scanner, scanner_setup
+
+    scanner = open_scanner(scanner_setup(run_env))
+
+    def run_all(review_branch: Any = None) -> list[Any]:
+        return [distill_project(DistillOptions(repo=repo, project=name, settings=settings,
+                                               dry_run=inputs.dry_run,
+                                               max_cost=inputs.distill_max_cost, env=run_env,
+                                               scanner=scanner),
+                                review_branch=review_branch, answers=answers) for name in projects]
+
+    answers: dict[str, Any] = {}
+    publish_dict: dict[str, Any] | None = None
+    if mode == "skip":
+        outcomes: list[Any] = []
+    elif mode == "none":
+        outcomes = run_all()
+    else:
+        options = PublishOptions(
+            mode="pr", branch=inputs.distill_branch, base=inputs.base or workflow_branch(env),
+            labels=inputs.labels, reviewers=inputs.reviewers, draft=inputs.draft,
+            provider="github", identity=Identity(name=ACTIONS_BOT_NAME, email=ACTIONS_BOT_EMAIL),
+            env=run_env)
+        outcomes, publish_dict = publish_distillation(repo, run_all, options)
+    docs = [o.to_dict() for o in outcomes]
+    out.write(render_template("distill_result.txt.j2", outcomes=docs, model=settings.model,
+                              provider=settings.provider, publish=publish_dict))
+    out.flush()
+    outputs = {
+        "changed": "true" if any(o.changed_paths for o in outcomes) else "false",
+        "pr-url": (publish_dict or {}).get("url") or "",
+        "pr-operation": (publish_dict or {}).get("operation") or "none",
+    }
+    _append(env.get("GITHUB_OUTPUT"), format_outputs(outputs))
+    _append(env.get("GITHUB_STEP_SUMMARY"),
+            render_template("distill_job_summary.md.j2", outcomes=docs, publish=publish_dict,
+                            notes=notes, model=settings.model, provider=settings.provider))
+    return ActionRun(exit_code=0, report={"projects": docs}, publish=publish_dict,
+                     outputs=outputs)

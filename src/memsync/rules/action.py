@@ -18,7 +18,7 @@ from memsync.errors import MemSyncError, UsageError
 
 PUBLISH_MODES = ("none", "push", "pr")
 PROVIDERS = ("auto", "github", "gitlab", "bitbucket")
-COMMANDS = ("merge", "rules-sync")
+COMMANDS = ("merge", "rules-sync", "distill")  # distill: memsync.ci.action
 MIN_BUDGET = 512
 # The code repository's token travels in this variable (never argv); git uses it too.
 TOKEN_VARIABLE = "MEM_SYNC_RULES_TOKEN"
