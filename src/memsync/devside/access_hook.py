@@ -8,7 +8,7 @@ the response and appends one access-log row per id (``access_log.py``).
 The contract with Claude Code: nothing on stdout (a hook's stdout can reach Claude), exit 0
 whatever happens (a failing hook must not fail the tool call), and no waiting: a deadline
 alarm, a short busy timeout on the log, and a size cap on the input. A problem becomes one line
-in ``<state_dir>/hook.log``. Standard library plus orjson only, never the CLI: it runs after
+in ``<state_dir>/hook.log``. Standard library only, never the CLI: it runs after
 every search (see bench/hook_bench.py for its cost).
 """
 
@@ -205,13 +205,15 @@ def run_hook(raw: bytes, folder: Path, now_ms: int) -> HookResult:
     try:
         if not raw.strip():
             raise Skip("empty input (Claude Code sends one JSON object on stdin)")
-        import orjson  # noqa: PLC0415 - after the empty check: the cheapest path stays cheapest
+        # the standard library's parser: importing orjson (and the modules it pulls in) costs more
+        # than parsing the few kilobytes Claude Code sends, on every search Claude makes
+        import json  # noqa: PLC0415 - after the empty check: the cheapest path stays cheapest
 
         try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise Skip(f"input is not JSON ({error})") from None
-        accesses = accesses_from_input(payload, now_ms, orjson.loads)
+        accesses = accesses_from_input(payload, now_ms, json.loads)
         if accesses:
             append_accesses(access_log_path(folder), accesses)
         return HookResult(len(accesses))
