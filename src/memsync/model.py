@@ -233,6 +233,13 @@ def _field_problem(where: str, name: str, value: Any, expected: str) -> str:
     return f"{where}.{name} must be {expected}, got {_json_type(value)}"
 
 
+def _shown(value: str, limit: int) -> str:
+    """An input string as a message may quote it: scanned whole, credentials redacted, then cut."""
+    from memsync.safety.shown import shown  # lazy: only a file being refused pays for the scanner
+
+    return shown(value, limit, ellipsis="...")
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -241,8 +248,7 @@ def _json_type(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
-        shown = value if len(value) <= 20 else value[:17] + "..."
-        return f"the string {shown!r}"
+        return f"the string {_shown(value, 20)!r}"
     if isinstance(value, list):
         return "an array"
     return "an object"
@@ -401,16 +407,16 @@ def check_envelope(doc: Any, *, project: str | None, dev: str | None) -> Envelop
         raise QuarantineReason(_field_problem("the file", "exportedBy", exported_by, "a string"))
     if dev is not None and exported_by != dev:
         raise QuarantineReason(
-            f"exportedBy is {exported_by!r} but the file sits under the developer folder "
-            f"{dev!r}; move it to contributions/<project>/{exported_by}/ or fix the field"
+            f"exportedBy is {_shown(exported_by, 80)!r} but the file sits under the developer folder "
+            f"{_shown(dev, 80)!r}; move it to contributions/<project>/{_shown(exported_by, 80)}/ or fix the field"
         )
     file_project = doc.get("project")
     if not isinstance(file_project, str):
         raise QuarantineReason(_field_problem("the file", "project", file_project, "a string"))
     if project is not None and file_project != project:
         raise QuarantineReason(
-            f"project is {file_project!r} but the file sits under the project folder "
-            f"{project!r}; move it or fix the field"
+            f"project is {_shown(file_project, 80)!r} but the file sits under the project folder "
+            f"{_shown(project, 80)!r}; move it or fix the field"
         )
     epoch = doc.get("exportedAtEpoch")
     if type(epoch) is not int or not 0 <= epoch <= MAX_EPOCH_MILLIS:

@@ -24,6 +24,7 @@ from memsync.merge.ingest import FileRecords, ingest_contribution
 from memsync.merge.report import Quarantined
 from memsync.model import MergeState, parse_state
 from memsync.safety.names import check_safe_name
+from memsync.safety.shown import credential_rules, shown_path
 
 if TYPE_CHECKING:
     from memsync.safety.secrets import SecretScanner
@@ -74,31 +75,35 @@ def discover_contributions(
         raise RepoError(f"{relative(repo, root)} must be a real directory (symlinks are never followed)")
     for project_entry in _entries(root):
         project = project_entry.name
-        where = relative(repo, Path(project_entry.path))
+        where = shown_path(relative(repo, Path(project_entry.path)))
         if not _is_directory(project_entry, where, None, quarantined):
             continue
         try:
-            check_safe_name(project, "project")
+            _check_name(project, "project")
         except QuarantineReason as error:
             quarantined.append(Quarantined(printable_path(where), None, str(error)))
             continue
         files = projects.setdefault(project, [])
         for dev_entry in _entries(Path(project_entry.path)):
-            dev_where = relative(repo, Path(dev_entry.path))
+            dev_where = shown_path(relative(repo, Path(dev_entry.path)))
             if not _is_directory(dev_entry, dev_where, project, quarantined):
                 continue
             try:
-                check_safe_name(dev_entry.name, "developer")
+                _check_name(dev_entry.name, "developer")
             except QuarantineReason as error:
                 quarantined.append(Quarantined(printable_path(dev_where), project, str(error)))
                 continue
             for file_entry in _entries(Path(dev_entry.path)):
-                file_where = relative(repo, Path(file_entry.path))
+                file_where = shown_path(relative(repo, Path(file_entry.path)))
                 if file_entry.name.startswith(".") or not file_entry.name.endswith(".json"):
                     continue  # .gitkeep, notes: not contributions
                 problem = file_name_problem(file_entry.name)
                 if problem is not None:
                     quarantined.append(Quarantined(printable_path(file_where), project, problem))
+                    continue
+                rules = credential_rules(file_entry.name)
+                if rules:
+                    quarantined.append(Quarantined(file_where, project, _credential_reason("file", rules)))
                     continue
                 if file_entry.is_symlink():
                     quarantined.append(Quarantined(
@@ -136,6 +141,21 @@ def printable_path(path: str) -> str:
     become U+FFFD, other unprintable characters a visible escape."""
     text = path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def _check_name(name: str, what: str) -> None:
+    """A folder name must be safe on disk and carry no credential: the name would be echoed in
+    reports and written into paths under profiles/, so one that does is refused unprinted."""
+    rules = credential_rules(name)
+    if rules:
+        raise QuarantineReason(_credential_reason(what, rules))
+    check_safe_name(name, what)
+
+
+def _credential_reason(what: str, rules: list[str]) -> str:
+    return (f"the {what} name carries a credential ({', '.join(rules)}); it is shown here only as a "
+            f"digest (printf %s NAME | sha256sum): rename it, and rotate the credential, which is "
+            "in this repository's history")
 
 
 def _entries(directory: Path) -> list[os.DirEntry[str]]:

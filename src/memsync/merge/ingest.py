@@ -273,6 +273,11 @@ def _records_from_dicts(raw: bytes, checked: tuple[int, list[dict[str, Any]]], k
     return records
 
 
+def withheld_positions(scanner: SecretScanner, raw: bytes) -> set[int]:
+    """Positions of a valid contribution's observations that the merge withholds for credentials."""
+    return set(_secret_hits(scanner, raw, None))
+
+
 def _secret_hits(scanner: SecretScanner, raw: bytes, observations: list[Any] | None) -> dict[int, SecretHit]:
     if not scanner.may_contain_secret(raw):
         return {}
@@ -289,13 +294,17 @@ def _secret_hits(scanner: SecretScanner, raw: bytes, observations: list[Any] | N
 def secret_hit(index: int, obs: dict[str, Any], findings: list[Any]) -> SecretHit:
     from memsync.safety.secrets import redact  # lazy: its module compiles the rules
 
+    # the key is printed (reports, annotations): every part of it that carries one is redacted
     title = obs.get("title") or ""
     title_findings = [f for f in findings if f.field == "title"]
     safe_title = redact(title, title_findings) if title_findings else title
+    session = str(obs.get("memory_session_id"))
+    session_findings = [f for f in findings if f.field == "memory_session_id"]
+    safe_session = redact(session, session_findings) if session_findings else session
     epoch = obs.get("created_at_epoch")
     return SecretHit(
         index=index,
-        key=(str(obs.get("memory_session_id")), safe_title, to_millis(epoch) if type(epoch) is int else 0),
+        key=(safe_session, safe_title, to_millis(epoch) if type(epoch) is int else 0),
         rules=tuple(sorted({f.rule for f in findings})),
         fields=tuple(sorted({f.field for f in findings})),
         title_sha256=title_digest(title),

@@ -7,8 +7,10 @@ Reads ``contributions/<project>/<dev>/*.json`` and ``merged/<project>/latest.jso
 changed). A file whose bytes would not change is not rewritten, so an unchanged repository
 gives no commit.
 
-Contribution files the merge would quarantine (unreadable, invalid, wrong folder) are skipped
-here without a word: the merge report is where they are reported.
+Contribution files the merge would quarantine (unreadable, invalid, wrong folder, a folder name
+that carries a credential) are skipped here without a word: the merge report is where they are
+reported. Observations the merge withholds for credentials are left out too (whatever field holds
+the credential: a type, a concept or a file path would otherwise reach every page of the team).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from memsync.model import (
 )
 from memsync.profiles import columns, metrics, summary_store
 from memsync.ci.repo import WorkerPool, read_bytes_nofollow
+from memsync.merge.ingest import withheld_positions
 from memsync.safety.names import check_safe_name, is_safe_name
+from memsync.safety.shown import credential_rules
 
 FORMATS = ("json", "md")
 # Same ceiling as the merge's default: a bigger file is quarantined there, so it is ignored here.
@@ -86,7 +90,7 @@ def list_projects(repo: Path, contributions_dir: str = "contributions") -> list[
 
 def load_project(
     repo: Path, project: str, *, contributions_dir: str = "contributions", merged_dir: str = "merged",
-    profiles_dir: str | None = "profiles", pool: WorkerPool | None = None,
+    profiles_dir: str | None = "profiles", pool: WorkerPool | None = None, scan_secrets: bool = True,
 ) -> ProjectInputs:
     """Read every developer's contributions, one developer per job on ``pool`` (one worker
     process per core for a big project when none is given). A developer whose stored summary
@@ -97,8 +101,9 @@ def load_project(
     reused: list[str] = []
     tally = metrics.TeamTally()
     newest: int | None = None
+    gate = _gate(scan_secrets)
     jobs = [
-        (dev_dir.path, project, dev_dir.name, _stored_summary_path(repo, profiles_dir, project, dev_dir.name))
+        (dev_dir.path, project, dev_dir.name, _stored_summary_path(repo, profiles_dir, project, dev_dir.name), gate)
         for dev_dir in _safe_subdirs(repo / contributions_dir / project)
     ]
     # Checking a stored summary costs a few ms (hashing the files): done here, so only the
@@ -148,31 +153,44 @@ def _stored_summary_path(repo: Path, profiles_dir: str | None, project: str, dev
     return None if _crosses_symlink(repo, relative) else str(repo / relative)
 
 
-def _reuse_stored(job: tuple[str, str, str, str | None]) -> _Loaded | None:
+def _gate(scan_secrets: bool) -> str:
+    """The secret rules observations are withheld by ("" when scanning is off): part of a stored
+    summary's fingerprint, so a summary counted under other rules (or none) is counted again."""
+    if not scan_secrets:
+        return ""
+    from memsync.safety import secrets
+
+    return secrets.rules_fingerprint()
+
+
+_DevJob = tuple[str, str, str, str | None, str]  # folder, project, dev, stored summary path, gate
+
+
+def _reuse_stored(job: _DevJob) -> _Loaded | None:
     """The developer's stored summary, if it describes exactly their files now."""
-    path, project, dev, stored_path = job
+    path, project, dev, stored_path, gate = job
     stored = None if stored_path is None else _read_limited(stored_path, MAX_STORED_BYTES)
     if stored is None:
         return None
-    fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
+    fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES, gate=gate)
     for file in _contribution_files(Path(path)):
         fingerprint.add_file(file.name, _read_limited(file))
     found = summary_store.decode_summary(stored, fingerprint=fingerprint.digest())
     return None if found is None else _Loaded(found[0], found[1], None, reused=True)
 
 
-def _load_developer(job: tuple[str, str, str, str | None]) -> _Loaded | None:
+def _load_developer(job: _DevJob) -> _Loaded | None:
     """Worker: one developer's readable files, counted (see ``_Loaded``), or None when none is
     readable. Parsed file by file, so no narrative is kept; fingerprinted as read, so the new
     summary describes exactly what was counted."""
-    path, project, dev, stored_path = job
-    fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES)
+    path, project, dev, stored_path, gate = job
+    fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES, gate=gate)
     parsed: list[columns.ObservationColumns] = []
     newest: int | None = None
     for file in _contribution_files(Path(path)):
         raw = _read_limited(file)
         fingerprint.add_file(file.name, raw)
-        loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev)
+        loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev, gated=bool(gate))
         if loaded is None:
             continue
         exported_at, rows = loaded
@@ -197,8 +215,9 @@ def _safe_subdirs(directory: Path) -> Iterator[os.DirEntry[str]]:
     except OSError:
         return
     for entry in entries:
-        # Names come from whoever pushed to the shared repo: never follow a link, never escape.
-        if is_safe_name(entry.name) and entry.is_dir(follow_symlinks=False):
+        # Names come from whoever pushed to the shared repo: never follow a link, never escape,
+        # never write a name that carries a credential into profiles/ (the merge quarantines it)
+        if is_safe_name(entry.name) and entry.is_dir(follow_symlinks=False) and not credential_rules(entry.name):
             yield entry
 
 
@@ -213,6 +232,7 @@ def _contribution_files(dev_dir: Path) -> list[Path]:
         if entry.name.endswith(".json")
         and not entry.name.startswith(".")
         and entry.is_file(follow_symlinks=False)
+        and not credential_rules(entry.name)
     ]
 
 
@@ -224,8 +244,10 @@ def _read_limited(path: Path | str, limit: int = MAX_FILE_BYTES) -> bytes | None
         return None
 
 
-def _parse_contribution(raw: bytes, *, project: str, dev: str) -> tuple[int, columns.ObservationColumns] | None:
-    """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None."""
+def _parse_contribution(raw: bytes, *, project: str, dev: str,
+                        gated: bool = True) -> tuple[int, columns.ObservationColumns] | None:
+    """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None;
+    ``gated``: without the observations the merge withholds for credentials."""
     try:
         doc = decode_contribution_fields(raw)
     except TYPED_DECODE_ERRORS:
@@ -267,6 +289,9 @@ def _parse_contribution(raw: bytes, *, project: str, dev: str) -> tuple[int, col
         )
     if len(set(rows.tokens)) != len(rows.tokens):
         return None  # the merge quarantines a file that repeats a composite key
+    withheld = withheld_positions(raw) if gated else set()
+    if withheld:
+        rows = rows.take([row for row in range(len(rows.tokens)) if row not in withheld])
     return exported_at, rows
 
 
@@ -363,6 +388,7 @@ def generate_project_profiles(
     formats: Sequence[str] = FORMATS,
     dry_run: bool = False,
     pool: WorkerPool | None = None,
+    scan_secrets: bool = True,
 ) -> ProfileRun:
     """Regenerate one project's profiles; return the paths whose bytes changed.
 
@@ -370,7 +396,8 @@ def generate_project_profiles(
     ``exportedAtEpoch`` among the project's readable contributions and its merged set (which the
     merge stamps with its own "now"), so regenerating an unchanged repository changes nothing.
     ``devs`` limits the profiles written (the team pages are then left alone); naming a
-    developer without readable contributions is a usage error.
+    developer without readable contributions is a usage error. ``scan_secrets`` False counts
+    observations the merge would withhold for credentials (``ci-merge --secrets off``).
     """
     check_safe_name(project, "project")
     unknown_formats = sorted(set(formats) - set(FORMATS))
@@ -378,7 +405,7 @@ def generate_project_profiles(
         raise UsageError(f"unknown profile format {unknown_formats or formats!r}; use json and/or md")
     with bulk_allocation():
         inputs = load_project(repo, project, contributions_dir=contributions_dir, merged_dir=merged_dir,
-                              profiles_dir=profiles_dir, pool=pool)
+                              profiles_dir=profiles_dir, pool=pool, scan_secrets=scan_secrets)
     if devs is not None:
         for dev in devs:
             check_safe_name(dev, "developer")

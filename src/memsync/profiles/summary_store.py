@@ -26,7 +26,7 @@ from memsync.ci.merged_index import file_digest
 from memsync.profiles import columns, metrics
 
 SUMMARY_NAME = ".summary.msgpack"
-SUMMARY_FORMAT = 1  # bump whenever what a field means changes
+SUMMARY_FORMAT = 2  # bump whenever what a field means changes (2: withheld observations left out)
 
 
 _Digest = Annotated[bytes, msgspec.Meta(min_length=16, max_length=16)]  # checked in C while decoding
@@ -66,9 +66,10 @@ _encode = msgspec.msgpack.Encoder().encode
 class Fingerprint:
     """The inputs a summary was counted from, fed file by file in name order."""
 
-    def __init__(self, *, project: str, dev: str, max_file_bytes: int) -> None:
+    def __init__(self, *, project: str, dev: str, max_file_bytes: int, gate: str = "") -> None:
+        """``gate``: the secret rules observations were withheld by ("" for none)."""
         self._hash = xxhash.xxh3_128()
-        self._update(f"mem-sync {__version__} summary {SUMMARY_FORMAT} {max_file_bytes}", project, dev)
+        self._update(f"mem-sync {__version__} summary {SUMMARY_FORMAT} {max_file_bytes}", project, dev, gate)
 
     def add_file(self, name: str, data: bytes | None) -> None:
         """A contribution file and its bytes (None: it could not be read, or is over the limit)."""
