@@ -13,12 +13,19 @@ def template_environment() -> Any:
     """The jinja2 environment for every human-facing document (templates/*.j2)."""
     import jinja2  # lazy: an import `mem-sync --help` need not pay for (bench/startup_bench.py)
 
-    return jinja2.Environment(
+    from memsync.safety.inert import log_text, markdown_code, markdown_text
+
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("memsync", "templates"),
         autoescape=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
+    # input shown as text only: `log` on a console or CI log line, `md` in Markdown
+    env.filters["log"] = log_text
+    env.filters["md"] = markdown_text
+    env.filters["code"] = markdown_code  # a name or path: `in a code span` when plain
+    return env
 
 
 def render_template(name: str, **context: Any) -> str:

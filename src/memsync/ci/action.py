@@ -205,6 +205,19 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def print_untrusted(text: str, out: IO[str]) -> None:
+    """Print ``text`` (a report repeating contributions' titles, names and reasons) so the runner
+    reads none of it as a command: each line neutralized (``runner_line``), and the whole
+    between ``::stop-commands::`` and its random end token, the runner's own guard."""
+    from memsync.safety.inert import runner_line
+
+    token = uuid.uuid4().hex
+    print(f"::stop-commands::{token}", file=out)
+    for line in text.splitlines():
+        print(runner_line(line), file=out)
+    print(f"::{token}::", file=out)
+
+
 def workflow_command(command: str, message: str, **properties: str) -> str:
     props = ",".join(f"{key}={escape_property(value)}" for key, value in properties.items())
     return f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
@@ -374,7 +387,7 @@ def _merge_and_publish(env: Mapping[str, str], out: IO[str], inputs: ActionInput
     report = reports[-1]
     document = report.to_dict()  # for the templates
 
-    out.write(render_report(document, "text"))
+    print_untrusted(render_report(document, "text"), out)
     for line in annotations(report, strict=inputs.strict, secrets=inputs.secrets,
                             path_prefix=prefix):
         print(line, file=out)

@@ -343,8 +343,9 @@ def _provider(repo: Path, options: PublishOptions, env: Mapping[str, str],
 def summarize(report: MergeReport) -> dict[str, Any]:
     """The merge report reduced to what commit messages and PR bodies show (pure).
 
-    Titles are truncated and made inert for Markdown; secret findings keep rule names and
-    counts only, so neither a secret nor where it sat reaches a PR.
+    Titles are cut to one line; the templates render every such value as text (the ``md``
+    filter). Secret findings keep rule names and counts only, so neither a secret nor where it
+    sat reaches a PR.
     """
     projects = [
         {
@@ -396,16 +397,19 @@ def render_pr_text(summary: Mapping[str, Any], *, branch: str, base: str,
 
 
 def _title(text: str, *, limit: int = TITLE_LIMIT) -> str:
-    return _inert(shorten(text, limit, one_line=True))
+    """One line, cut to ``limit``. The report's titles and reasons were scanned by the merge
+    (titles redacted before any cut); Markdown escaping is the templates' ``md`` filter."""
+    return shorten(text, limit, one_line=True)
 
 
 def markdown_inert(text: str) -> str:
-    """Public name of :func:`_inert`, for other reports' PR texts."""
-    return _inert(text)
-
-
-def _inert(text: str) -> str:
-    """Markdown-safe in a list item or table cell: no table breaks, HTML, or @-mentions."""
+    """Markdown-safe in a list item, a table cell or a code span (no table breaks, HTML or
+    @-mentions), for other reports' PR texts that build their Markdown in code. The merge's own
+    templates use the stricter ``md`` filter (``safety.inert.markdown_text``)."""
     return (text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
             .replace(">", "&gt;").replace("@", "@\u200b").replace("`", "'")
             .replace("\n", " "))
+
+
+def _inert(text: str) -> str:
+    return shorten(text, 1000, one_line=True)
