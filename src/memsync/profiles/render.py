@@ -17,14 +17,14 @@ TOP_GAPS = 15
 TOP_DIRECTORIES = 15
 CHART_MONTHS = 24
 
-_CELL_SPECIALS = re.compile(r"([\\|`*_\[\]<>#])")
 _MERMAID_UNSAFE = re.compile(r"[\"`;:#<>{}\[\]\n\r\t]")
 
 
 def md_cell(value: Any) -> str:
-    """Text that cannot break a markdown table row or turn into markup or HTML."""
-    text = " ".join(str(value).split())
-    return _CELL_SPECIALS.sub(r"\\\1", text)
+    """Text that cannot break a markdown table row or turn into markup, HTML, a link or a mention."""
+    from memsync.safety.inert import markdown_text
+
+    return markdown_text(value)
 
 
 def mermaid_label(value: Any) -> str:
