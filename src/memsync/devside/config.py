@@ -27,7 +27,6 @@ from memsync.publish.remote import DEFAULT_HOSTS, FORGES
 DEFAULT_DB_PATH = "~/.claude-mem/claude-mem.db"
 REMOTE_TYPES = FORGES
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api[-_]?key|credential", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 # --- typed views -------------------------------------------------------------------------
@@ -252,7 +251,9 @@ def masked(doc: Any) -> Any:
     if isinstance(doc, list):
         return [masked(item) for item in doc]
     if isinstance(doc, str):
-        return _URL_USERINFO.sub("***@", doc)
+        from memsync.safety.urls import scrub_urls  # userinfo (a raw "@" too) and query values
+
+        return scrub_urls(doc)
     return doc
 
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memsync.errors import GitError, PushRejected
+from memsync.safety.urls import scrub_urls, strip_userinfo
 
-_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization:\s*\w+\s+)\S+")
 
 # Words git prints when the remote branch is not where our push expected it: a plain
@@ -43,8 +43,9 @@ class Identity:
 
 
 def scrub(text: str) -> str:
-    """Remove ``user:token@`` from any URL and the value of any Authorization header in ``text``."""
-    return _AUTH_HEADER.sub(r"\1***", _URL_CREDENTIALS.sub("***@", text))
+    """Mask the userinfo and query values of any URL (``safety.urls``) and the value of any
+    Authorization header in ``text``."""
+    return _AUTH_HEADER.sub(r"\1***", scrub_urls(text))
 
 
 def run_git(
@@ -395,4 +396,4 @@ def http_auth_env(
 
 
 def _strip_credentials(url: str) -> str:
-    return _URL_CREDENTIALS.sub("", url)
+    return strip_userinfo(url)
