@@ -480,6 +480,8 @@ _SCORE_FIELD = b'\n      "score": '
 _FIRST_ITEM = b"[\n    "
 _NEXT_ITEM = b",\n    "
 _LAST_ITEM = b"\n  ]"
+# what the merged-set index checks its recorded spans against
+SCORE_FIELD, FIRST_ITEM, NEXT_ITEM = _SCORE_FIELD, _FIRST_ITEM, _NEXT_ITEM
 
 
 def merge_tail_parts(keep: bool, contributors: list[str]) -> bytes:

@@ -25,6 +25,7 @@ import xxhash
 from memsync.ci.repo import map_nofollow, read_bytes_nofollow
 from memsync.errors import QuarantineReason
 from memsync.merge.ingest import FileRecords, contributor_tuples
+from memsync.model import FIRST_ITEM, NEXT_ITEM, SCORE_FIELD
 
 INDEX_NAME = ".latest-index.msgpack"
 INDEX_FORMAT = 1  # bump whenever what a field means changes (type weights included)
@@ -97,6 +98,9 @@ def decode_index(raw: bytes) -> MergedIndex | None:
         return None
     if kept and not 0 <= min(kept) <= max(kept) < count:
         return None
+    # one row per key: rows that shared a key would fold into one and lose the others
+    if len(set(zip(index.session_ids, index.titles, index.created))) != count:
+        return None
     return index
 
 
@@ -120,7 +124,7 @@ def load_matching(latest: Path) -> tuple[MergedIndex, Any] | None:
         raw = map_nofollow(str(latest))
     except (OSError, QuarantineReason):
         return None
-    if file_digest(raw) != index.digest or not spans_fit(index, len(raw)):
+    if file_digest(raw) != index.digest or not spans_fit(index, len(raw)) or not heads_fit(index, raw):
         return None  # edited since (by hand, by another tool), or spans that cannot be our writer's
     return index, raw
 
@@ -133,6 +137,24 @@ def spans_fit(index: MergedIndex, size: int) -> bool:
     starts, ends = index.starts, index.head_ends
     return not starts or (0 < starts[0] and ends[-1] < size and all(map(lt, starts, ends))
                           and all(map(lt, ends, islice(starts, 1, None))))
+
+
+def heads_fit(index: MergedIndex, raw: Any) -> bool:
+    """Whether every recorded head sits where our writer puts one: after the bytes that open an
+    item of the observations array, and right before the bytes that open its tail. The digest
+    proves only that nobody edited latest.json since the index was written, not who wrote the
+    index: a forger recomputes it. (Spans that pass this and still lie about which head is
+    which are caught when the merge checks the file it wrote; see merge_job.)"""
+    view = memoryview(raw)
+    first, following, score = (len(marker) for marker in (FIRST_ITEM, NEXT_ITEM, SCORE_FIELD))
+    try:
+        return all(
+            (view[start - following:start] == NEXT_ITEM or view[start - first:start] == FIRST_ITEM)
+            and view[start:start + 1] == b"{" and view[end - 1:end] == b","
+            and view[end:end + score] == SCORE_FIELD
+            for start, end in zip(index.starts, index.head_ends, strict=True))
+    finally:
+        view.release()
 
 
 def index_records(index: MergedIndex) -> FileRecords:

@@ -16,6 +16,9 @@ buffers do not fit together is ignored like a missing one.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
+from itertools import islice
+from operator import le
 from typing import Annotated
 
 import msgspec
@@ -128,10 +131,19 @@ def decode_summary(data: bytes, *, fingerprint: bytes) -> tuple[int, metrics.Dev
     )
 
 
+# Counts are written into JSON pages: past 2**53 a JavaScript reader loses digits.
+MAX_COUNT = 2**53
+# The newest export is shown as a date: it must be one (up to 9999-12-31).
+MAX_MILLIS = (metrics.LAST_DAY + 1) * 86_400_000 - 1
+
+
 def _fits(stored: StoredSummary) -> bool:
-    """The buffers describe the same rows and every id points inside its table, so ``counts_of``
-    cannot index past one. (Concept ends out of order would only slice the text wrongly: slicing
-    never raises, and a forged summary can bend its developer's numbers anyway.)"""
+    """The buffers describe the same rows, every id points inside its table (so ``counts_of``
+    cannot index past one), every count and date lies in the range the pages can show, and
+    keys are unique. The file is committed, and its fingerprint is of public bytes, so a forger
+    can make it match: it is trusted only as far as this checks, and rebuilt otherwise. (What a
+    forged summary can still do is bend its own developer's numbers, as editing their
+    contributions could.)"""
     facts = stored.facts
     rows = len(facts.keys)
     try:
@@ -143,11 +155,24 @@ def _fits(stored: StoredSummary) -> bool:
         rows > 0
         and len(sizes) == len(facts.sessions) and sum(sizes) == rows
         and len(type_ids) == rows and _all_below(type_ids, len(facts.type_names))
-        and len(days) == rows
+        and len(days) == rows and (days.typecode != "q" or min(days) >= 0)
         and len(concept_ids) == rows and _all_below(concept_ids, len(ends))
-        and len(ends) > 0 and ends[-1] == len(facts.concept_text)
+        and len(ends) > 0 and ends[-1] == len(facts.concept_text) and all(map(le, ends, islice(ends, 1, None)))
         and sum(stored.type_counts.values()) == rows
+        and _counts_within(stored.type_counts.values(), 1, rows)
+        and _counts_within(stored.concept_counts.values(), 1, rows)
+        and _counts_within(stored.day_counts.values(), 1, rows)
+        and _counts_within(stored.day_counts, 0, metrics.LAST_DAY)
+        and _counts_within(stored.directory_counts.values(), 1, MAX_COUNT)
+        and 0 <= stored.distinct_files <= stored.file_references <= MAX_COUNT
+        and 0 <= stored.newest_export_millis <= MAX_MILLIS
+        and len(set(facts.keys)) == rows and len(set(facts.sessions)) == len(facts.sessions)
     )
+
+
+def _counts_within(values: Iterable[int], low: int, high: int) -> bool:
+    numbers = list(values)
+    return not numbers or (low <= min(numbers) and max(numbers) <= high)
 
 
 _BYTES = bytes(range(256))
