@@ -234,10 +234,10 @@ def _field_problem(where: str, name: str, value: Any, expected: str) -> str:
 
 
 def _shown(value: str, limit: int) -> str:
-    """An input string as a message may quote it: scanned whole, credentials redacted, then cut."""
-    from memsync.safety.shown import shown  # lazy: only a file being refused pays for the scanner
-
-    return shown(value, limit, ellipsis="...")
+    """An input string as a message may quote it: whole, or not at all (its length), never cut.
+    The merge scans every reason before it prints one (``safety.shown``); a quoted prefix could
+    be the start of a token the scanner recognises only in full."""
+    return repr(value) if len(value) <= limit else f"a {len(value)}-character string"
 
 
 def _json_type(value: Any) -> str:
@@ -248,7 +248,7 @@ def _json_type(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
-        return f"the string {_shown(value, 20)!r}"
+        return f"the string {_shown(value, 48)}"
     if isinstance(value, list):
         return "an array"
     return "an object"
@@ -407,16 +407,16 @@ def check_envelope(doc: Any, *, project: str | None, dev: str | None) -> Envelop
         raise QuarantineReason(_field_problem("the file", "exportedBy", exported_by, "a string"))
     if dev is not None and exported_by != dev:
         raise QuarantineReason(
-            f"exportedBy is {_shown(exported_by, 80)!r} but the file sits under the developer folder "
-            f"{_shown(dev, 80)!r}; move it to contributions/<project>/{_shown(exported_by, 80)}/ or fix the field"
+            f"exportedBy is {_shown(exported_by, 80)} but the file sits under the developer folder "
+            f"{dev!r}; move it to the folder exportedBy names, or fix the field"
         )
     file_project = doc.get("project")
     if not isinstance(file_project, str):
         raise QuarantineReason(_field_problem("the file", "project", file_project, "a string"))
     if project is not None and file_project != project:
         raise QuarantineReason(
-            f"project is {_shown(file_project, 80)!r} but the file sits under the project folder "
-            f"{_shown(project, 80)!r}; move it or fix the field"
+            f"project is {_shown(file_project, 80)} but the file sits under the project folder "
+            f"{project!r}; move it or fix the field"
         )
     epoch = doc.get("exportedAtEpoch")
     if type(epoch) is not int or not 0 <= epoch <= MAX_EPOCH_MILLIS:

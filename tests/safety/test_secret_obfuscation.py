@@ -9,7 +9,7 @@ import pytest
 
 from builders import observation, read_json, write_contribution
 from clirun import run_mem_sync
-from memsync.safety import secrets
+from memsync.safety.secrets import redact
 from memsync.safety.ignorable import BYTE_PATTERN, IGNORABLE_RANGES, has_ignorable, strip_ignorable
 from safety.secret_corpus import GENERATORS, checksummed
 
@@ -42,21 +42,23 @@ def test_ci_merge_withholds_a_token_split_by_invisible_characters(shared_repo, m
 
 
 @pytest.mark.parametrize("rule", ["github-pat", "aws-access-key", "slack-bot", "anthropic", "gitlab-pat"])
-def test_every_engine_finds_and_redacts_a_token_whatever_invisible_characters_it_holds(engine, rule):
+def test_every_engine_finds_and_redacts_a_token_whatever_invisible_characters_it_holds(scanner, rule):
     token = GENERATORS[rule](random.Random(3))
     for mark in INVISIBLE.values():
         text = f"key: {hidden(token, mark, 5)} end"
-        findings = secrets.scan_text(text)
+        findings = scanner.scan_text(text)
         assert [f.rule for f in findings] == [rule], (rule, repr(mark))
-        redacted = secrets.redact(text, findings)
+        redacted = redact(text, findings)
         assert redacted == f"key: [REDACTED:{rule}] end"  # the invisible characters inside go too
-        assert secrets.may_contain_secret(orjson.dumps({"narrative": text}))
+        assert scanner.may_contain_secret(orjson.dumps({"narrative": text}))
         obs = observation("t", narrative=text)
-        assert [f.rule for f in secrets.scan_observation(obs)] == [rule]
-        assert [[f.rule for f in found] for found in secrets.scan_observations([obs, observation("u")])] == [[rule], []]
+        assert [f.rule for f in scanner.scan_observation(obs)] == [rule]
+        assert [[f.rule for f in found] for found in scanner.scan_observations([obs, observation("u")])] == [[rule], []]
+        copy, found = scanner.redact_observation(obs)
+        assert copy["narrative"] == f"key: [REDACTED:{rule}] end" and [f.rule for f in found] == [rule]
 
 
-def test_text_without_invisible_characters_is_not_touched(engine):
+def test_text_without_invisible_characters_is_not_touched():
     for text in ("plain", "“curly” – dashes … and émojis 🙂", ""):
         assert not has_ignorable(text)
         assert strip_ignorable(text)[0] == text

@@ -18,6 +18,7 @@ from memsync.allocation import bulk_allocation
 from memsync.atomic import StagedWrite, remove_stale_temps
 from memsync.ci import phases, retractions
 from memsync.ci.clock import RunClock, read_clock
+from memsync.ci.merged_index import UntrustedIndex
 from memsync.ci.phases import ProjectRun
 from memsync.ci.repo import WorkerPool, discover_contributions, load_state
 from memsync.ci.staging import commit_staged, refuse_symlinks
@@ -27,6 +28,7 @@ from memsync.merge.scoring import STRATEGY_WEIGHTS, Weights
 from memsync.model import MergeState, ProjectState
 from memsync.safety.names import is_safe_name
 from memsync.safety.secrets import SecretScanner, rules_fingerprint
+from memsync.safety.shown import shown
 from memsync.scanner_cache import ScannerSetup, open_scanner
 
 __all__ = ["SECRET_POLICIES", "MergeOptions", "MergeReport", "ProjectReport", "Quarantined", "run_merge"]
@@ -61,8 +63,9 @@ class MergeOptions:
     while_flushing: Callable[[], object] | None = None
 
 
-def run_merge(options: MergeOptions) -> MergeReport:
-    """Run one merge. Bad contributions are quarantined, never raised; bad flags raise UsageError."""
+def run_merge(options: MergeOptions, *, trust_index: bool = True) -> MergeReport:
+    """Run one merge. Bad contributions are quarantined, never raised; bad flags raise UsageError.
+    ``trust_index`` False parses every previous latest.json instead of reading its index."""
     _check_options(options)
     clock = read_clock(options.now, os.environ)
     repo = options.repo
@@ -73,7 +76,9 @@ def run_merge(options: MergeOptions) -> MergeReport:
     if not options.dry_run:  # what a killed run left beside its targets (callers hold merge_lock)
         remove_stale_temps(repo, (options.output_dir, PROFILES_DIR))
     state = load_state(repo / options.state_file, options.state_file)
-    discovered, quarantined = discover_contributions(repo, options.contributions_dir)
+    # built before any worker starts, so each inherits it ready to scan; names are scanned too
+    scanner = open_scanner(options.scanner_setup) if options.secrets != "off" else None
+    discovered, quarantined = discover_contributions(repo, options.contributions_dir, scanner)
     if options.project is not None:
         if options.project not in discovered:
             known = ", ".join(sorted(discovered)) or "none"
@@ -93,20 +98,23 @@ def run_merge(options: MergeOptions) -> MergeReport:
         new = [f for f in files if f.rel_path not in project_state.processed_files]
         projects[name] = ProjectRun(name=name, files=new, state=project_state)
 
-    # built before any worker starts, so each inherits it ready to scan
-    scanner = open_scanner(options.scanner_setup) if options.secrets != "off" else None
     staged: list[StagedWrite] = []  # written beside their targets, renamed over them at the end
     with WorkerPool(options.workers, scanner=scanner) as pool, bulk_allocation():
         try:
-            return merge(options, state, projects, report, pool, scanner, staged, clock)
+            return merge(options, state, projects, report, pool, scanner, staged, clock, trust_index=trust_index)
+        except UntrustedIndex:
+            if not trust_index:
+                raise
         finally:
             for write in staged:  # whatever was not committed: the targets stay as they were
                 write.discard()
+    # an index lied about the file it describes: nothing was written; merge again, parsing
+    return run_merge(options, trust_index=False)
 
 
 def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectRun], report: MergeReport,
           pool: WorkerPool, scanner: SecretScanner | None, staged: list[StagedWrite],
-          clock: RunClock) -> MergeReport:
+          clock: RunClock, *, trust_index: bool = True) -> MergeReport:
     """The phases of one run, in order; ``scanner`` is None when scanning is off; ``staged``
     collects the writes ``run_merge`` discards if a phase fails before they are committed."""
     repo, dry_run = options.repo, options.dry_run
@@ -114,7 +122,8 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     _attach_retractions(options, state, projects, report)
     for project in projects.values():
         if project.files or (project.retractions is not None and project.retractions.pending):
-            phases.load_previous(repo, options.output_dir, options.keep_tags, scanner, project, report)
+            phases.load_previous(repo, options.output_dir, options.keep_tags, scanner, project, report,
+                                 trust_index=trust_index)
     # access counts are read whatever the strategy: latest.json carries the team's count
     phases.ingest_new_files(projects, report, pool, max_file_bytes=options.max_file_bytes,
                             keep_tags=options.keep_tags, with_access=True, clock=clock)
@@ -146,7 +155,7 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     if options.profiles:  # only projects whose contributions (and so merged set) changed
         phases.generate_profiles(repo, processed, contributions_dir=options.contributions_dir,
                                  output_dir=options.output_dir, anonymize=options.anonymize, dry_run=dry_run,
-                                 now_millis=now_millis, report=report, pool=pool)
+                                 now_millis=now_millis, report=report, pool=pool, scanner=scanner)
     expired = phases.apply_retention(repo, options.contributions_dir, state, now_millis, options.retention_days,
                                      options.project, dry_run, report)
     if processed or expired or repaired:  # otherwise the state is not touched
@@ -154,9 +163,19 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
 
     report.changed_paths.extend(report.retention_deleted)
     report.changed_paths.sort()
+    _scan_echoes(report, scanner)
     if report.failures or (options.strict and report.quarantined):
         report.exit_code = 1
     return report
+
+
+def _scan_echoes(report: MergeReport, scanner: SecretScanner | None) -> None:
+    """Every reason and failure repeats something of its input (a field's value, a name, a
+    path): each is scanned whole and its credentials redacted before anything prints it."""
+    if scanner is None:
+        return
+    report.quarantined = [Quarantined(q.file, q.project, shown(q.reason, scanner)) for q in report.quarantined]
+    report.failures = [shown(failure, scanner) for failure in report.failures]
 
 
 def _attach_retractions(options: MergeOptions, state: MergeState, projects: dict[str, ProjectRun],

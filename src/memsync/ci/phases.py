@@ -19,6 +19,7 @@ from memsync.ci.merged_index import (
     INDEX_NAME,
     MergedIndex,
     build_index,
+    check_layout,
     covers,
     digest_of,
     digester,
@@ -110,7 +111,7 @@ class Output:
 
 
 def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], scanner: SecretScanner | None,
-                  project: ProjectRun, report: MergeReport) -> None:
+                  project: ProjectRun, report: MergeReport, *, trust_index: bool = True) -> None:
     """The previous latest.json is an input: its observations, contributors and keep flags.
 
     When the index written beside it answers for this run and the file is still the one it
@@ -123,7 +124,7 @@ def load_previous(repo: Path, output_dir: str, keep_tags: tuple[str, ...], scann
     spans: tuple[list[int], list[int]] | None = None
     fields: list[tuple[Any, Any, Any]] = []
     try:
-        loaded = load_matching(path)
+        loaded = load_matching(path) if trust_index else None
         if loaded is not None and covers(loaded[0], keep_tags=keep_tags, secret_rules=secret_rules):
             index, raw = loaded
             records = index_records(index)
@@ -354,6 +355,8 @@ def assemble(projects: dict[str, ProjectRun], plans: dict[str, ProjectPlan], now
         survivors = chosen[name]
         fresh = [fetched[(name, rank, index)] for rank, index in survivors.new_copies()]
         layout = lay_out_project(name, project.table, plan, survivors, project.previous, fresh, now_millis)
+        if project.previous is not None and project.previous.spans is not None:
+            check_layout(layout.pieces, plan.survivors)  # heads placed by the index's word: verify it
         index = build_index(
             # what the envelope says (whole seconds), as a parse of the file would give
             digest="", exported_at_millis=now_millis // 1000 * 1000, keep_tags=keep_tags, secret_rules=secret_rules,
@@ -496,9 +499,10 @@ def _count_problems(projects: dict[str, ProjectRun], report: MergeReport) -> Non
 
 def generate_profiles(repo: Path, projects: list[ProjectRun], *, contributions_dir: str, output_dir: str,
                       anonymize: bool, dry_run: bool, now_millis: int, report: MergeReport,
-                      pool: WorkerPool) -> None:
-    """Regenerate the profiles of ``projects``; a project whose profiles fail fails the run, the
-    others go on."""
+                      pool: WorkerPool, scanner: SecretScanner | None) -> None:
+    """Regenerate the profiles of ``projects`` from what passed the gate (``scanner``, the
+    pool's; None when scanning is off); a project whose profiles fail fails the run, the others
+    go on."""
     if not projects:
         return
     from memsync.profiles.generate import generate_project_profiles
@@ -508,7 +512,7 @@ def generate_profiles(repo: Path, projects: list[ProjectRun], *, contributions_d
             run = generate_project_profiles(
                 repo, project.name, now_millis=now_millis,
                 contributions_dir=contributions_dir, merged_dir=output_dir,
-                anonymize=anonymize, dry_run=dry_run, pool=pool)
+                anonymize=anonymize, dry_run=dry_run, pool=pool, scanner=scanner)
         except MemSyncError as error:
             report.failures.append(f"profiles for {project.name}: {error}")
             continue

@@ -61,9 +61,10 @@ def relative(repo: Path, path: Path) -> str:
 
 
 def discover_contributions(
-    repo: Path, contributions_dir: str
+    repo: Path, contributions_dir: str, scanner: SecretScanner | None = None
 ) -> tuple[dict[str, list[ContributionFile]], list[Quarantined]]:
-    """All ``<project>/<dev>/*.json`` files, sorted; unsafe names and symlinks are quarantined."""
+    """All ``<project>/<dev>/*.json`` files, sorted; unsafe names, names that carry a credential
+    (found by ``scanner``, when given) and symlinks are quarantined."""
     root = repo / contributions_dir
     projects: dict[str, list[ContributionFile]] = {}
     quarantined: list[Quarantined] = []
@@ -75,33 +76,33 @@ def discover_contributions(
         raise RepoError(f"{relative(repo, root)} must be a real directory (symlinks are never followed)")
     for project_entry in _entries(root):
         project = project_entry.name
-        where = shown_path(relative(repo, Path(project_entry.path)))
+        where = shown_path(relative(repo, Path(project_entry.path)), scanner)
         if not _is_directory(project_entry, where, None, quarantined):
             continue
         try:
-            _check_name(project, "project")
+            _check_name(project, "project", scanner)
         except QuarantineReason as error:
             quarantined.append(Quarantined(printable_path(where), None, str(error)))
             continue
         files = projects.setdefault(project, [])
         for dev_entry in _entries(Path(project_entry.path)):
-            dev_where = shown_path(relative(repo, Path(dev_entry.path)))
+            dev_where = shown_path(relative(repo, Path(dev_entry.path)), scanner)
             if not _is_directory(dev_entry, dev_where, project, quarantined):
                 continue
             try:
-                _check_name(dev_entry.name, "developer")
+                _check_name(dev_entry.name, "developer", scanner)
             except QuarantineReason as error:
                 quarantined.append(Quarantined(printable_path(dev_where), project, str(error)))
                 continue
             for file_entry in _entries(Path(dev_entry.path)):
-                file_where = shown_path(relative(repo, Path(file_entry.path)))
+                file_where = shown_path(relative(repo, Path(file_entry.path)), scanner)
                 if file_entry.name.startswith(".") or not file_entry.name.endswith(".json"):
                     continue  # .gitkeep, notes: not contributions
                 problem = file_name_problem(file_entry.name)
                 if problem is not None:
                     quarantined.append(Quarantined(printable_path(file_where), project, problem))
                     continue
-                rules = credential_rules(file_entry.name)
+                rules = credential_rules(file_entry.name, scanner)
                 if rules:
                     quarantined.append(Quarantined(file_where, project, _credential_reason("file", rules)))
                     continue
@@ -143,10 +144,10 @@ def printable_path(path: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-def _check_name(name: str, what: str) -> None:
+def _check_name(name: str, what: str, scanner: SecretScanner | None) -> None:
     """A folder name must be safe on disk and carry no credential: the name would be echoed in
     reports and written into paths under profiles/, so one that does is refused unprinted."""
-    rules = credential_rules(name)
+    rules = credential_rules(name, scanner)
     if rules:
         raise QuarantineReason(_credential_reason(what, rules))
     check_safe_name(name, what)

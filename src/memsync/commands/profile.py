@@ -45,6 +45,7 @@ def profile(
     """Generate developer knowledge profiles and team insights (deterministic, no LLM)."""
     from memsync.ci.clock import check_now
     from memsync.profiles.generate import generate_project_profiles, list_projects
+    from memsync.scanner_cache import open_scanner, scanner_setup
 
     source = "--now" if now is not None else "SOURCE_DATE_EPOCH"
     if now is None:
@@ -57,7 +58,9 @@ def profile(
         raise UsageError(f"--repo {repo} is not a directory; point it at a checkout of the shared repository")
     # As in claude-mem-sync, `--format md` adds the Markdown pages to the JSON, never replaces it.
     formats = ("json",) if output_format == "json" else ("json", "md")
-    known = list_projects(repo, contributions_dir)
+    # pages count only what the merge would merge: observations and names carrying credentials stay out
+    scanner = open_scanner(scanner_setup(os.environ))
+    known = list_projects(repo, contributions_dir, scanner)
     if project:
         check_safe_name(project, "project")
     if project and project not in known:
@@ -75,7 +78,7 @@ def profile(
         run = generate_project_profiles(
             repo, name, now_millis=now, contributions_dir=contributions_dir, merged_dir=merged_dir,
             profiles_dir=profiles_dir, anonymize=anonymize, devs=list(devs) or None,
-            formats=formats, dry_run=dry_run,
+            formats=formats, dry_run=dry_run, scanner=scanner,
         )
         if not run.devs:
             click.echo(f"{name}: no readable contributions under {contributions_dir}/{name}/; "

@@ -41,6 +41,7 @@ from memsync.profiles import columns, metrics, summary_store
 from memsync.ci.repo import WorkerPool, read_bytes_nofollow
 from memsync.merge.ingest import withheld_positions
 from memsync.safety.names import check_safe_name, is_safe_name
+from memsync.safety.secrets import SecretScanner, rules_fingerprint
 from memsync.safety.shown import credential_rules
 
 FORMATS = ("json", "md")
@@ -83,37 +84,41 @@ class _Loaded:
 
 # --- reading ------------------------------------------------------------------------------
 
-def list_projects(repo: Path, contributions_dir: str = "contributions") -> list[str]:
-    """Projects with a (safe, real) folder under the contributions directory, sorted."""
-    return [entry.name for entry in _safe_subdirs(repo / contributions_dir)]
+def list_projects(repo: Path, contributions_dir: str = "contributions",
+                  scanner: SecretScanner | None = None) -> list[str]:
+    """Projects with a (safe, real) folder under the contributions directory, sorted (with
+    ``scanner``: none whose name carries a credential)."""
+    return [entry.name for entry in _safe_subdirs(repo / contributions_dir, scanner)]
 
 
 def load_project(
     repo: Path, project: str, *, contributions_dir: str = "contributions", merged_dir: str = "merged",
-    profiles_dir: str | None = "profiles", pool: WorkerPool | None = None, scan_secrets: bool = True,
+    profiles_dir: str | None = "profiles", pool: WorkerPool | None = None, scanner: SecretScanner | None = None,
 ) -> ProjectInputs:
     """Read every developer's contributions, one developer per job on ``pool`` (one worker
     process per core for a big project when none is given). A developer whose stored summary
-    (``summary_store``, under ``profiles_dir``; None: not kept) matches their files is not re-read."""
+    (``summary_store``, under ``profiles_dir``; None: not kept) matches their files is not re-read.
+    ``scanner`` withholds what the merge withholds; it must be ``pool``'s scanner (the workers
+    use that one). None counts every observation, as ``ci-merge --secrets off`` merges them."""
     check_safe_name(project, "project")
     per_dev: dict[str, metrics.DevSummary] = {}
     stored: dict[str, bytes] = {}
     reused: list[str] = []
     tally = metrics.TeamTally()
     newest: int | None = None
-    gate = _gate(scan_secrets)
+    gate = rules_fingerprint() if scanner is not None else ""
     jobs = [
         (dev_dir.path, project, dev_dir.name, _stored_summary_path(repo, profiles_dir, project, dev_dir.name), gate)
-        for dev_dir in _safe_subdirs(repo / contributions_dir / project)
+        for dev_dir in _safe_subdirs(repo / contributions_dir / project, scanner)
     ]
     # Checking a stored summary costs a few ms (hashing the files): done here, so only the
     # developers whose files changed go to the workers (none forked when few did).
-    reusable = list(map(_reuse_stored, jobs))
+    reusable = [_reuse_stored(job, scanner) for job in jobs]
     to_read = [job for job, found in zip(jobs, reusable, strict=True) if found is None]
     total = sum(_folder_bytes(job[0]) for job in to_read)
-    with WorkerPool(None) if pool is None else contextlib.nullcontext(pool) as workers:
+    with WorkerPool(None, scanner=scanner) if pool is None else contextlib.nullcontext(pool) as workers:
         # Results come back in job (= name) order, so the team totals grow while workers still read.
-        read = workers.map(_load_developer, to_read, total_bytes=total)
+        read = workers.map_scanning(_load_developer, to_read, total_bytes=total)
         for job, found in zip(jobs, reusable, strict=True):
             dev = job[2]
             loaded = found if found is not None else next(read)
@@ -153,33 +158,27 @@ def _stored_summary_path(repo: Path, profiles_dir: str | None, project: str, dev
     return None if _crosses_symlink(repo, relative) else str(repo / relative)
 
 
-def _gate(scan_secrets: bool) -> str:
-    """The secret rules observations are withheld by ("" when scanning is off): part of a stored
-    summary's fingerprint, so a summary counted under other rules (or none) is counted again."""
-    if not scan_secrets:
-        return ""
-    from memsync.safety import secrets
-
-    return secrets.rules_fingerprint()
+# folder, project, dev, stored summary path, and the secret rules observations are withheld by
+# ("" when scanning is off): part of a stored summary's fingerprint, so a summary counted under
+# other rules (or none) is counted again
+_DevJob = tuple[str, str, str, str | None, str]
 
 
-_DevJob = tuple[str, str, str, str | None, str]  # folder, project, dev, stored summary path, gate
-
-
-def _reuse_stored(job: _DevJob) -> _Loaded | None:
-    """The developer's stored summary, if it describes exactly their files now."""
+def _reuse_stored(job: _DevJob, scanner: SecretScanner | None) -> _Loaded | None:
+    """The developer's stored summary, if it describes exactly their files now (and, being a
+    committed file anyone may have forged, holds nothing the scanner finds)."""
     path, project, dev, stored_path, gate = job
     stored = None if stored_path is None else _read_limited(stored_path, MAX_STORED_BYTES)
-    if stored is None:
+    if stored is None or (scanner is not None and scanner.may_contain_secret(stored)):
         return None
     fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES, gate=gate)
-    for file in _contribution_files(Path(path)):
+    for file in _contribution_files(Path(path), scanner):
         fingerprint.add_file(file.name, _read_limited(file))
     found = summary_store.decode_summary(stored, fingerprint=fingerprint.digest())
     return None if found is None else _Loaded(found[0], found[1], None, reused=True)
 
 
-def _load_developer(job: _DevJob) -> _Loaded | None:
+def _load_developer(job: _DevJob, scanner: SecretScanner | None) -> _Loaded | None:
     """Worker: one developer's readable files, counted (see ``_Loaded``), or None when none is
     readable. Parsed file by file, so no narrative is kept; fingerprinted as read, so the new
     summary describes exactly what was counted."""
@@ -187,10 +186,10 @@ def _load_developer(job: _DevJob) -> _Loaded | None:
     fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES, gate=gate)
     parsed: list[columns.ObservationColumns] = []
     newest: int | None = None
-    for file in _contribution_files(Path(path)):
+    for file in _contribution_files(Path(path), scanner):
         raw = _read_limited(file)
         fingerprint.add_file(file.name, raw)
-        loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev, gated=bool(gate))
+        loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev, scanner=scanner)
         if loaded is None:
             continue
         exported_at, rows = loaded
@@ -209,7 +208,7 @@ def _folder_bytes(path: str) -> int:
     return sum(file.stat().st_size for file in _contribution_files(Path(path)))
 
 
-def _safe_subdirs(directory: Path) -> Iterator[os.DirEntry[str]]:
+def _safe_subdirs(directory: Path, scanner: SecretScanner | None = None) -> Iterator[os.DirEntry[str]]:
     try:
         entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
     except OSError:
@@ -217,11 +216,12 @@ def _safe_subdirs(directory: Path) -> Iterator[os.DirEntry[str]]:
     for entry in entries:
         # Names come from whoever pushed to the shared repo: never follow a link, never escape,
         # never write a name that carries a credential into profiles/ (the merge quarantines it)
-        if is_safe_name(entry.name) and entry.is_dir(follow_symlinks=False) and not credential_rules(entry.name):
+        if is_safe_name(entry.name) and entry.is_dir(follow_symlinks=False) \
+                and not credential_rules(entry.name, scanner):
             yield entry
 
 
-def _contribution_files(dev_dir: Path) -> list[Path]:
+def _contribution_files(dev_dir: Path, scanner: SecretScanner | None = None) -> list[Path]:
     try:
         entries = sorted(os.scandir(dev_dir), key=lambda entry: entry.name)
     except OSError:
@@ -232,7 +232,7 @@ def _contribution_files(dev_dir: Path) -> list[Path]:
         if entry.name.endswith(".json")
         and not entry.name.startswith(".")
         and entry.is_file(follow_symlinks=False)
-        and not credential_rules(entry.name)
+        and not credential_rules(entry.name, scanner)
     ]
 
 
@@ -245,9 +245,9 @@ def _read_limited(path: Path | str, limit: int = MAX_FILE_BYTES) -> bytes | None
 
 
 def _parse_contribution(raw: bytes, *, project: str, dev: str,
-                        gated: bool = True) -> tuple[int, columns.ObservationColumns] | None:
+                        scanner: SecretScanner | None) -> tuple[int, columns.ObservationColumns] | None:
     """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None;
-    ``gated``: without the observations the merge withholds for credentials."""
+    with ``scanner``, without the observations the merge withholds for credentials."""
     try:
         doc = decode_contribution_fields(raw)
     except TYPED_DECODE_ERRORS:
@@ -289,7 +289,7 @@ def _parse_contribution(raw: bytes, *, project: str, dev: str,
         )
     if len(set(rows.tokens)) != len(rows.tokens):
         return None  # the merge quarantines a file that repeats a composite key
-    withheld = withheld_positions(raw) if gated else set()
+    withheld = withheld_positions(scanner, raw) if scanner is not None else set()
     if withheld:
         rows = rows.take([row for row in range(len(rows.tokens)) if row not in withheld])
     return exported_at, rows
@@ -388,7 +388,7 @@ def generate_project_profiles(
     formats: Sequence[str] = FORMATS,
     dry_run: bool = False,
     pool: WorkerPool | None = None,
-    scan_secrets: bool = True,
+    scanner: SecretScanner | None = None,
 ) -> ProfileRun:
     """Regenerate one project's profiles; return the paths whose bytes changed.
 
@@ -396,8 +396,9 @@ def generate_project_profiles(
     ``exportedAtEpoch`` among the project's readable contributions and its merged set (which the
     merge stamps with its own "now"), so regenerating an unchanged repository changes nothing.
     ``devs`` limits the profiles written (the team pages are then left alone); naming a
-    developer without readable contributions is a usage error. ``scan_secrets`` False counts
-    observations the merge would withhold for credentials (``ci-merge --secrets off``).
+    developer without readable contributions is a usage error. ``scanner`` (``pool``'s, when
+    both are given) leaves out what the merge withholds for credentials, and names that carry
+    one; None counts everything (``ci-merge --secrets off``).
     """
     check_safe_name(project, "project")
     unknown_formats = sorted(set(formats) - set(FORMATS))
@@ -405,7 +406,7 @@ def generate_project_profiles(
         raise UsageError(f"unknown profile format {unknown_formats or formats!r}; use json and/or md")
     with bulk_allocation():
         inputs = load_project(repo, project, contributions_dir=contributions_dir, merged_dir=merged_dir,
-                              profiles_dir=profiles_dir, pool=pool, scan_secrets=scan_secrets)
+                              profiles_dir=profiles_dir, pool=pool, scanner=scanner)
     if devs is not None:
         for dev in devs:
             check_safe_name(dev, "developer")
