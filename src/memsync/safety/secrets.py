@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from memsync.safety.ignorable import BYTE_PATTERN as _IGNORABLE, has_ignorable, strip_ignorable
 from memsync.safety.secret_rules import CHECKS_REVISION, RULE_IDS, RULES, Rule
 
 __all__ = [
@@ -109,6 +110,7 @@ class PythonEngine:
         self._each = tuple(re.compile(a, re.ASCII) for a in ANCHORS)
         self._each_bytes = tuple(re.compile(a.encode("ascii")) for a in ANCHORS)
         self._escape = re.compile(_ASCII_ESCAPE.encode("ascii"))
+        self._ignorable = re.compile(_IGNORABLE.encode("ascii"))
 
     def anchors_in(self, text: str) -> list[int]:
         found: list[int] = []
@@ -121,7 +123,10 @@ class PythonEngine:
         for _, literal, indexes in self._literals:
             if literal in data and any(self._each_bytes[i].search(data) for i in indexes):
                 return True
-        return b"\\u00" in data and self._escape.search(data) is not None
+        if b"\\u00" in data and self._escape.search(data) is not None:
+            return True
+        # an invisible character may split a token: UTF-8 outside ASCII, or a \u escape
+        return (not data.isascii() or b"\\u" in data) and self._ignorable.search(data) is not None
 
     def segment_hits(self, texts: Sequence[str]) -> dict[int, list[int]]:
         hits: dict[int, list[int]] = {}
@@ -136,9 +141,10 @@ def _stop(anchor: int, start: int, end: int, flags: int, context: Any) -> bool:
     return True  # the first match answers "any anchor?"; hyperscan then stops scanning
 
 
-# What a compiled hyperscan database holds: every anchor, then the escape pattern, whose id is
-# past the anchors' and is ignored when listing anchors in decoded text.
-DATABASE_PATTERNS = (*ANCHORS, _ASCII_ESCAPE)
+# What a compiled hyperscan database holds: every anchor, then the escape pattern and the
+# invisible-character pattern (``safety.ignorable``), whose ids are past the anchors' and are
+# ignored when listing anchors in decoded text: they only send text to the closer look.
+DATABASE_PATTERNS = (*ANCHORS, _ASCII_ESCAPE, _IGNORABLE)
 
 
 def database_digest(hyperscan_version: str) -> str:
@@ -169,7 +175,7 @@ class HyperscanEngine:
         import hyperscan  # lazy: a native wheel that `mem-sync --help` must not pay for
 
         self._db = database
-        self._escape_id = len(ANCHORS)
+        self._anchor_count = len(ANCHORS)  # ids from here on are not anchors
         self._terminated = hyperscan.ScanTerminated
         self._in_use = hyperscan.ScratchInUseError
         self._new_scratch = hyperscan.Scratch
@@ -204,7 +210,7 @@ class HyperscanEngine:
         events: list[tuple[int, int]] = []
 
         def on_match(anchor: int, start: int, end: int, flags: int, context: Any) -> None:
-            if anchor != self._escape_id:
+            if anchor < self._anchor_count:
                 events.append((anchor, end))
 
         if len(texts) == 1:
@@ -333,13 +339,34 @@ class _RawFinding:
 
 
 def _raw_findings(
-    paths: list[_FieldPath], texts: list[str], hits: dict[int, list[int]]
+    paths: list[_FieldPath], texts: list[str], hits: dict[int, list[int]],
+    positions: dict[int, list[int]] | None = None,
 ) -> list[_RawFinding]:
-    return [
-        _RawFinding(paths[index], s, e, rule, v)
-        for index in sorted(hits)
-        for s, e, rule, v in _confirm(texts[index], hits[index])
-    ]
+    """Findings in ``texts`` (as ``_visible`` made them); spans are mapped back through
+    ``positions`` to the original strings, invisible characters inside a token included."""
+    found = []
+    for index in sorted(hits):
+        where = positions.get(index) if positions else None
+        for s, e, rule, v in _confirm(texts[index], hits[index]):
+            if where is not None:
+                s, e = where[s], where[e - 1] + 1
+            found.append(_RawFinding(paths[index], s, e, rule, v))
+    return found
+
+
+def _visible(texts: list[str]) -> tuple[list[str], dict[int, list[int]]]:
+    """``texts`` with default-ignorable code points removed (zero-width spaces and joiners,
+    soft hyphens, word joiners...: ``safety.ignorable``) so a token they split still matches,
+    and for each text that changed, where its characters came from. Most texts hold none, and
+    are returned as they are."""
+    positions: dict[int, list[int]] = {}
+    visible = texts
+    for index, text in enumerate(texts):
+        if has_ignorable(text):
+            if visible is texts:
+                visible = list(texts)
+            visible[index], positions[index] = strip_ignorable(text)
+    return visible, positions
 
 
 def _public(raw: list[_RawFinding]) -> list[Finding]:
@@ -470,10 +497,12 @@ class SecretScanner:
             data = text.encode("utf-8", "surrogatepass")
         if not self.engine.any_anchor(data):
             return []
-        hits = self.engine.segment_hits([text])
+        visible, positions = _visible([text])
+        hits = self.engine.segment_hits(visible)
         if not hits:
             return []
-        return [Finding(rule, field, s, e, v) for s, e, rule, v in _confirm(text, hits[0])]
+        return [Finding(f.rule, field, f.start, f.end, f.verified)
+                for f in _raw_findings([field], visible, hits, positions)]
 
     def may_contain_secret(self, raw: bytes) -> bool:
         """Sound prefilter over a whole file's raw JSON bytes: False guarantees that no
@@ -509,6 +538,7 @@ class SecretScanner:
             before = len(texts)
             _collect(obs, paths, texts)
             owners.extend([number] * (len(texts) - before))
+        texts, positions = _visible(texts)
         hits = self.engine.segment_hits(texts) if texts else {}
         if not hits:
             return results
@@ -516,7 +546,7 @@ class SecretScanner:
         for index, anchors in hits.items():
             by_obs.setdefault(owners[index], {})[index] = anchors
         for number, obs_hits in by_obs.items():
-            raw = _raw_findings(paths, texts, obs_hits)
+            raw = _raw_findings(paths, texts, obs_hits, positions)
             results[number] = _public(raw) if raw else []
         return results
 
@@ -547,8 +577,9 @@ class SecretScanner:
         paths: list[_FieldPath] = []
         texts: list[str] = []
         _collect(obs, paths, texts)
+        texts, positions = _visible(texts)
         hits = self.engine.segment_hits(texts)
-        return _raw_findings(paths, texts, hits) if hits else []
+        return _raw_findings(paths, texts, hits, positions) if hits else []
 
     def _suspects(self, observations: Sequence[Any], lo: int, hi: int, known_dirty: bool = False) -> list[int]:
         """Indexes in ``[lo, hi)`` whose observation may hold an anchor. No anchor can span two
