@@ -41,6 +41,12 @@ class StagedWrite:
     def write(self, chunk: Any) -> None:
         self._chunks.put(chunk)
 
+    @property
+    def temp_path(self) -> str:
+        """The file being written: after ``drain`` it holds every chunk (read it to check what
+        is about to replace the target while the disk still syncs it)."""
+        return self._tmp_name
+
     def drain(self) -> None:
         """Wait until every chunk is written (and seen by the hasher), not for the disk."""
         self._end_input()

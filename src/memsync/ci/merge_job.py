@@ -101,7 +101,9 @@ def run_merge(options: MergeOptions, *, trust_index: bool = True) -> MergeReport
     staged: list[StagedWrite] = []  # written beside their targets, renamed over them at the end
     with WorkerPool(options.workers, scanner=scanner) as pool, bulk_allocation():
         try:
-            return merge(options, state, projects, report, pool, scanner, staged, clock, trust_index=trust_index)
+            # every way out of a merge reports through here: reasons are scanned before anyone prints them
+            return _scan_echoes(merge(options, state, projects, report, pool, scanner, staged, clock,
+                                      trust_index=trust_index), scanner)
         except UntrustedIndex:
             if not trust_index:
                 raise
@@ -119,7 +121,7 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
     collects the writes ``run_merge`` discards if a phase fails before they are committed."""
     repo, dry_run = options.repo, options.dry_run
     secret_rules = rules_fingerprint() if scanner is not None else ""
-    _attach_retractions(options, state, projects, report)
+    _attach_retractions(options, state, projects, report, scanner)
     for project in projects.values():
         if project.files or (project.retractions is not None and project.retractions.pending):
             phases.load_previous(repo, options.output_dir, options.keep_tags, scanner, project, report,
@@ -163,26 +165,25 @@ def merge(options: MergeOptions, state: MergeState, projects: dict[str, ProjectR
 
     report.changed_paths.extend(report.retention_deleted)
     report.changed_paths.sort()
-    _scan_echoes(report, scanner)
     if report.failures or (options.strict and report.quarantined):
         report.exit_code = 1
     return report
 
 
-def _scan_echoes(report: MergeReport, scanner: SecretScanner | None) -> None:
+def _scan_echoes(report: MergeReport, scanner: SecretScanner | None) -> MergeReport:
     """Every reason and failure repeats something of its input (a field's value, a name, a
     path): each is scanned whole and its credentials redacted before anything prints it."""
-    if scanner is None:
-        return
-    report.quarantined = [Quarantined(q.file, q.project, shown(q.reason, scanner)) for q in report.quarantined]
-    report.failures = [shown(failure, scanner) for failure in report.failures]
+    if scanner is not None:
+        report.quarantined = [Quarantined(q.file, q.project, shown(q.reason, scanner)) for q in report.quarantined]
+        report.failures = [shown(failure, scanner) for failure in report.failures]
+    return report
 
 
 def _attach_retractions(options: MergeOptions, state: MergeState, projects: dict[str, ProjectRun],
-                        report: MergeReport) -> None:
+                        report: MergeReport, scanner: SecretScanner | None) -> None:
     """Hand each project its retraction input; a project with retractions but no contributions
     folder left still has its merged set revised."""
-    for name, run in retractions.read_retraction_input(options.repo, options.output_dir, report).items():
+    for name, run in retractions.read_retraction_input(options.repo, options.output_dir, report, scanner).items():
         if options.project is not None and name != options.project:
             continue
         if name not in projects:

@@ -157,16 +157,16 @@ class _KeysOnly(msgspec.Struct, gc=False):
 _decode_keys = msgspec.json.Decoder(_KeysOnly).decode
 
 
-def check_layout(pieces: list[Any], keys: list[tuple[str, str, int]]) -> None:
-    """Raise ``UntrustedIndex`` unless the document ``pieces`` make parses and holds exactly
-    ``keys`` (session, title or "", created in ms), in order. Run on a merged file laid out
-    from an index's spans, before anything is written: the check costs a parse of the file's
-    keys (msgspec, in C; a fifth of an incremental merge of 64,000 observations), the price of
-    never writing a file nobody checked."""
+def check_layout(document: Any, keys: list[tuple[str, str, int]]) -> None:
+    """Raise ``UntrustedIndex`` unless ``document`` (a merged file's bytes, or a map of them)
+    parses and holds exactly ``keys`` (session, title or "", created in ms), in order. Run on a
+    merged file laid out from an index's spans before it replaces the old one: it costs a parse
+    of the file's keys (msgspec, in C), the price of never writing a file nobody checked, and
+    runs while the disk syncs the file, so a merge waits for it little or not at all."""
     from memsync.model import to_millis
 
     try:
-        found = _decode_keys(b"".join(pieces)).observations
+        found = _decode_keys(document).observations
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
         raise UntrustedIndex from None
     if len(found) != len(keys) or any(

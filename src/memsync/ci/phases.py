@@ -33,6 +33,7 @@ from memsync.ci.repo import (
     ReadOutcome,
     WorkerPool,
     delete_files,
+    map_nofollow,
     read_bytes_nofollow,
     read_contribution,
     read_observations,
@@ -50,6 +51,7 @@ from memsync.merge.plan import MergeSettings, ProjectPlan, plan_project
 from memsync.merge.report import TITLE_CHARS, MergeReport, ProjectReport, Quarantined
 from memsync.merge.scoring import Weights
 from memsync.model import (
+    CompositeKey,
     MergeState,
     Observation,
     ProcessedFile,
@@ -355,8 +357,6 @@ def assemble(projects: dict[str, ProjectRun], plans: dict[str, ProjectPlan], now
         survivors = chosen[name]
         fresh = [fetched[(name, rank, index)] for rank, index in survivors.new_copies()]
         layout = lay_out_project(name, project.table, plan, survivors, project.previous, fresh, now_millis)
-        if project.previous is not None and project.previous.spans is not None:
-            check_layout(layout.pieces, plan.survivors)  # heads placed by the index's word: verify it
         index = build_index(
             # what the envelope says (whole seconds), as a parse of the file would give
             digest="", exported_at_millis=now_millis // 1000 * 1000, keep_tags=keep_tags, secret_rules=secret_rules,
@@ -380,7 +380,9 @@ def stage_outputs(repo: Path, output_dir: str, cap: int, dry_run: bool, projects
         plan = plans[project.name]
         path = repo / output_dir / project.name / "latest.json"
         output = outputs.pop(project.name)
-        changed, index_changed = _stage_output(repo, path, output, project, dry_run, staged)
+        # heads placed on the index's word are checked in the file written, before it is used
+        verify = plan.survivors if project.previous is not None and project.previous.spans is not None else None
+        changed, index_changed = _stage_output(repo, path, output, project, dry_run, staged, verify)
         counts_path = path.parent / team_access.ACCESS_COUNTS_NAME
         counts_changed = _stage_team_access(repo, counts_path, project, plan, dry_run, staged)
         for written, was_changed in ((path, changed), (path.parent / INDEX_NAME, index_changed),
@@ -396,11 +398,12 @@ def stage_outputs(repo: Path, output_dir: str, cap: int, dry_run: bool, projects
 
 
 def _stage_output(repo: Path, path: Path, output: Output, project: ProjectRun, dry_run: bool,
-                  staged: list[StagedWrite]) -> tuple[bool, bool]:
+                  staged: list[StagedWrite], verify: list[CompositeKey] | None = None) -> tuple[bool, bool]:
     """Write the new latest.json beside the old one, chunk by chunk (a thread writes, hashes and
     flushes while the next chunk is joined), then its index. Returns whether each changed;
     an unchanged file is dropped, and the index of an unchanged file stays unless it was not
-    trusted."""
+    trusted. ``verify``: the keys the written file must hold (``check_layout``), else
+    ``UntrustedIndex`` is raised and nothing is staged."""
     hasher = digester()
     writer = None if dry_run else stage(repo, path, hasher)
     try:
@@ -411,6 +414,9 @@ def _stage_output(repo: Path, path: Path, output: Output, project: ProjectRun, d
                 writer.write(chunk)
         if writer is not None:
             writer.drain()
+        if verify is not None:
+            # while the writer's thread has the disk sync the file, read it back from the page cache
+            check_layout(b"".join(output.pieces) if writer is None else map_nofollow(writer.temp_path), verify)
     except BaseException as error:
         if writer is not None:
             writer.discard()  # also ends its thread, which would otherwise wait for chunks forever

@@ -70,12 +70,13 @@ def _printable(reason: str, scanner: SecretScanner | None) -> str:
     return shorten(reason, 120, one_line=True)
 
 
-def read_retraction_input(repo: Path, output_dir: str, report: MergeReport) -> dict[str, ProjectRetractions]:
+def read_retraction_input(repo: Path, output_dir: str, report: MergeReport,
+                          scanner: SecretScanner | None = None) -> dict[str, ProjectRetractions]:
     """Per project that has either: its retracted set and the retraction files not judged yet.
 
     A broken retraction file is quarantined like a contribution; a broken ``retracted.json``
     fails the run (merging past it could let retracted keys back in)."""
-    discovered, quarantined = discover_contributions(repo, RETRACTIONS_DIR)
+    discovered, quarantined = discover_contributions(repo, RETRACTIONS_DIR, scanner)  # names checked too
     report.quarantined.extend(quarantined)
     runs: dict[str, ProjectRetractions] = {}
     names = set(discovered) | _projects_with_retracted(repo / output_dir)
