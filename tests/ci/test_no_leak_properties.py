@@ -3,9 +3,10 @@ envelope, a folder or file name; split by invisible characters or not) appears i
 real commands write and no line they print, while the good file beside it still merges.
 
 Each example builds a shared repository with one good file and one hostile contributor, then
-runs ``ci-merge`` (JSON report, profiles on), a text ``ci-merge --dry-run``, and ``profile``, and
+runs ``ci-merge --dry-run`` (text and JSON reports), ``action`` as the GitHub runner runs it
+(merging, profiles on: annotations, job summary, the report in the log) and ``profile``, and
 reads back every byte outside the contributions (merged set, index, state, profiles, stored
-summaries) and everything printed.
+summaries), the job summary and everything printed.
 """
 
 from __future__ import annotations
@@ -103,14 +104,20 @@ def test_no_planted_credential_appears_in_any_output_or_printed_line(case: dict[
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
 
+        summary = Path(directory) / "step-summary.md"
         runs = [run_mem_sync(["ci-merge", "--repo", repo, "--now", NOW, "--format", "text", "--dry-run"]),
-                run_mem_sync(["ci-merge", "--repo", repo, "--now", NOW, "--format", "json"]),
+                run_mem_sync(["ci-merge", "--repo", repo, "--now", NOW, "--format", "json", "--dry-run"]),
+                # the GitHub runner's way: annotations, the job summary, the report in the log
+                run_mem_sync(["action"], env={
+                    "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": directory, "GITHUB_STEP_SUMMARY": str(summary),
+                    "INPUT_PUBLISH": "none", "INPUT_WORKING-DIRECTORY": "shared", "SOURCE_DATE_EPOCH": NOW}),
                 run_mem_sync(["profile", "--repo", repo])]
 
         for run in runs:
             assert run.returncode == 0, (run.stdout, run.stderr)
         merged = orjson.loads((repo / "merged/demo/latest.json").read_bytes())
         assert GOOD_TITLE in [obs.get("title") for obs in merged["observations"]]
-        everything = written_outside_contributions(repo) + "".join(run.stdout + run.stderr for run in runs)
+        everything = (written_outside_contributions(repo) + summary.read_text()
+                      + "".join(run.stdout + run.stderr for run in runs))
         leaks = [piece for piece in pieces(case["token"]) | pieces(case["written"]) if piece in everything]
         assert not leaks, (case, leaks[:3])
