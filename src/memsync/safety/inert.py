@@ -17,7 +17,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069
 # what can start markup inside a line: emphasis, code, links and images, HTML and entities,
 # table cells, headings, strikethrough, autolinks (scheme ":", "www.", "@" of an email)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>!|#&~:@])")
-_WWW = re.compile(r"(?i)\b(www)\.")
+_WWW = re.compile(r"(?i)(www)\.")
 # what starts a block at the beginning of a line: a list item, a setext underline
 _BLOCK_START = re.compile(r"^([-+=]|\d+(?=[.)]))")
 # after an escaped @ or #, a zero-width space: GitHub links mentions and issue references
