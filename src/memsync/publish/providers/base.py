@@ -209,11 +209,15 @@ def explain(failure: Failure, *, what: str, hint: TokenHint) -> str:
         return (f"{hint.forge} could not {what}: not found (HTTP 404); check the repository "
                 f"name and that the token in {hint.variable} can see it")
     if status is None:
-        return f"could not reach {hint.forge} to {what}: {failure.detail or 'connection failed'}"
+        from memsync.safety.urls import scrub_urls
+
+        return f"could not reach {hint.forge} to {what}: {scrub_urls(failure.detail or 'connection failed')}"
     if failure.transient:
         return (f"{hint.forge} kept failing to {what} (HTTP {status}) after several retries; "
                 f"re-run the job later")
-    detail = f": {failure.detail}" if failure.detail else ""
+    from memsync.safety.urls import scrub_urls  # a forge's message may quote a URL with its query
+
+    detail = f": {scrub_urls(failure.detail)}" if failure.detail else ""
     return f"{hint.forge} refused to {what} (HTTP {status}){detail}"
 
 
@@ -236,4 +240,7 @@ def requests_failure(error: BaseException) -> Failure | None:
 
 
 def _short(text: str | None, limit: int = 160) -> str:
-    return shorten(text or "", limit, one_line=True)
+    # a forge's error page may quote the request, query string included: URLs are masked first
+    from memsync.safety.urls import scrub_urls
+
+    return shorten(scrub_urls(text or ""), limit, one_line=True)
