@@ -87,3 +87,19 @@ def test_no_userinfo_or_query_value_survives_masking(password: str, token: str, 
     assert masked.startswith(f"{scheme}://***@") or "?" in masked
     line = scrub_urls(f"fatal: unable to access '{url}/': error")
     assert marker_p not in line and marker_q not in line
+
+
+def test_a_forge_error_quoting_a_url_is_printed_masked(git_server, clean_forge, tmp_path: Path):
+    from publish.test_publish_flow import new_shared_repo
+    from fakes.gitrepos import clone
+
+    url = new_shared_repo(git_server, tmp_path, {"alice": ["Use WAL mode"]})
+    work = clone(url, tmp_path / "run")
+    clean_forge.fail("POST", r"/repos/acme/memories/pulls$", 400, body={
+        "message": f"Validation failed for https://ci.example/hook?private_token={QUERY_TOKEN}&x=1"})
+    result = run_mem_sync(["ci-merge", "--repo", work, "--publish", "pr", "--provider", "github"],
+                          env={"GITHUB_API_URL": f"{clean_forge.base_url}/api/v3",
+                               "GITHUB_REPOSITORY": "acme/memories", "GITHUB_TOKEN": "good-token"})
+    assert result.returncode != 0
+    assert "HTTP 400" in result.stderr and "private_token=***" in result.stderr, result.stderr
+    assert QUERY_TOKEN not in result.stdout + result.stderr
