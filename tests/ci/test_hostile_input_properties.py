@@ -6,11 +6,15 @@ they can hold what no JSON library writes: numbers past a double, integers past 
 UTF-8, lone surrogates, raw control characters, arrays nested past every parser's limit) whose
 envelope is usually right, so that the observations reach every check behind it. File and
 folder names carry newlines, control characters and bytes that are not UTF-8.
+
+A generated credential (plain, or split by zero-width spaces) is among the strings and names
+drawn: no piece of it may appear in any file the runs write or any line they print.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from hypothesis import strategies as st
 
 from builders import contribution, observation, write_contribution
 from clirun import run_mem_sync
+from safety.secret_corpus import checksummed
 
 GOOD_TITLE = "Good observation from alice"
 NOW = "1773950000"
@@ -55,10 +60,15 @@ def _has_surrogates(text: str) -> bool:
     return any("\ud800" <= character <= "\udfff" for character in text)
 
 
+# a credential as a contributor could paste one (generated: no key-shaped literal in the tree)
+CREDENTIAL = checksummed("ghp_", random.Random(1818))
+HIDDEN = "\u200b".join(CREDENTIAL[i:i + 7] for i in range(0, len(CREDENTIAL), 7))
+
 # text without lone surrogates (orjson cannot write them; the Raw tokens below can), with every
 # control character and line break in reach
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12) | st.sampled_from(
-    ["", "\n", "a\r\nb", "\x00", "\x1b[31mred", "\u2028", "::error::forged", "\ufeff", "#keep"])
+    ["", "\n", "a\r\nb", "\x00", "\x1b[31mred", "\u2028", "::error::forged", "\ufeff", "#keep",
+     CREDENTIAL, f"token {CREDENTIAL}", HIDDEN, f"src/{CREDENTIAL}/app.py"])
 
 _raw_tokens = st.sampled_from([
     Raw(b"1e400"), Raw(b"-1e400"), Raw(b"1" + b"0" * 400), Raw(b"0." + b"0" * 400 + b"1"), Raw(b"NaN"),
@@ -127,9 +137,15 @@ _name_text = st.text(alphabet=st.characters(blacklist_characters="/\x00", blackl
 file_names = st.one_of(
     st.builds(lambda stem: os.fsencode(stem) + b".json", _name_text),
     st.sampled_from([b"x\xff\xfe.json", b"new\nline.json", b"\x1b[2J.json", b"2026-03-20T10-00-00.json", b".json",
-                     b"no-suffix", b"::warning::x.json"]),
+                     b"no-suffix", b"::warning::x.json", CREDENTIAL.encode() + b".json"]),
 )
-dev_names = st.sampled_from([b"bob", b"bob\nnext", b"b\xffb", b"::error::", b"carol"])
+dev_names = st.sampled_from([b"bob", b"bob\nnext", b"b\xffb", b"::error::", b"carol", CREDENTIAL.encode()])
+
+
+def leaked(texts: list[str]) -> list[str]:
+    """Pieces of the credential (plain or split) found in ``texts``."""
+    pieces = {form[i:i + 14] for form in (CREDENTIAL, HIDDEN) for i in range(len(form) - 13)}
+    return [piece for piece in pieces if any(piece in text for text in texts)]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -161,3 +177,6 @@ def test_any_contribution_beside_a_good_file_never_wedges_the_merge(dev: bytes, 
         assert "internal error" not in again.stderr and "Traceback" not in again.stderr, again.stderr
         assert "Nothing to do" in again.stdout, again.stdout
         assert {path: path.read_bytes() for path in repo.rglob("*") if path.is_file()} == outputs
+        written = [data.decode("utf-8", "replace") for path, data in outputs.items()
+                   if "contributions" not in path.relative_to(repo).parts]
+        assert leaked([*written, first.stdout, first.stderr, again.stdout, again.stderr]) == []
