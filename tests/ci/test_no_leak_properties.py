@@ -77,7 +77,9 @@ def hostile_repo(draw: st.DrawFn) -> dict[str, Any]:
         elif where == "project":
             project = token
         else:
-            stamp = draw(st.sampled_from([token, f"x-{token}", f"{token}-2026"]))
+            # glued with "." (a token boundary for every rule): "-" would extend the tokens whose
+            # format allows dashes, and such a longer word is not that credential for any scanner
+            stamp = draw(st.sampled_from([token, f"x.{token}", f"{token}.2026"]))
     observations = [obs] + draw(st.lists(st.builds(lambda i: observation(f"Bob {i}", session="bob-t"),
                                                    st.integers(0, 99)), max_size=2, unique_by=lambda o: o["title"]))
     return {"token": token, "written": written, "dev": dev, "project": project, "stamp": stamp, "envelope": envelope,

@@ -34,6 +34,7 @@ def test_a_contributor_retracts_and_the_key_leaves_the_merged_set(tmp_path: Path
     write_contribution(tmp_path, [_obs(WRONG), _obs(RIGHT)], dev="alice")
     _merge(tmp_path)
     assert _titles(tmp_path) == ["Use MongoDB for billing", "Use Postgres for billing"]
+    assert read_json(tmp_path / "profiles/demo/alice/profile.json")["knowledgeSpectrum"]["total"] == 2
 
     write_retraction(tmp_path, [WRONG], dev="alice", reason="we reverted this decision")
     report = _merge(tmp_path)
@@ -45,6 +46,9 @@ def test_a_contributor_retracts_and_the_key_leaves_the_merged_set(tmp_path: Path
     assert entry["session"] == "s-alice" and entry["createdAtEpoch"] == BASE_MILLIS
     assert entry["reason"] == "we reverted this decision" and entry["retractedBy"] == "alice"
     assert "MongoDB" not in (tmp_path / "merged/demo/retracted.json").read_text()
+    # the profiles count it for nobody any more
+    profile = read_json(tmp_path / "profiles/demo/alice/profile.json")
+    assert profile["knowledgeSpectrum"]["total"] == 1
     # a rerun changes nothing
     again = run_mem_sync(["ci-merge", "--repo", tmp_path, *NOW])
     assert again.returncode == 0 and "Nothing to do" in again.stdout, again.stdout

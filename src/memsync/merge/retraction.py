@@ -320,6 +320,14 @@ def without_retracted(keys: Sequence[CompositeKey], retracted: RetractedSet) -> 
     return [key[0] not in sessions or RetractedKey.of(key) not in retracted.entries for key in keys]
 
 
+def retracted_digest(keys: Iterable[RetractedKey]) -> str:
+    """One digest of a set of retracted keys (order-free): what a profile summary was counted without."""
+    digest = hashlib.sha256()
+    for key in sorted(keys):
+        digest.update(f"{key.session}\0{key.title_sha256}\0{key.created_at_epoch}\n".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
 def parse_maintainers(text: str) -> frozenset[str]:
     """``MAINTAINERS``: one developer name a line; blank lines and ``#`` comments ignored."""
     names = (line.split("#", 1)[0].strip() for line in text.splitlines())

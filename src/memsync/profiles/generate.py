@@ -40,6 +40,7 @@ from memsync.model import (
 from memsync.profiles import columns, metrics, summary_store
 from memsync.ci.repo import WorkerPool, read_bytes_nofollow
 from memsync.merge.ingest import withheld_positions
+from memsync.merge.retraction import RETRACTED_NAME, RetractedKey, parse_retracted, retracted_digest
 from memsync.safety.names import check_safe_name, is_safe_name
 from memsync.safety.secrets import SecretScanner, rules_fingerprint
 from memsync.safety.shown import credential_rules
@@ -106,9 +107,13 @@ def load_project(
     reused: list[str] = []
     tally = metrics.TeamTally()
     newest: int | None = None
+    retracted = _retracted_keys(repo / merged_dir / project / RETRACTED_NAME)
     gate = rules_fingerprint() if scanner is not None else ""
+    if retracted:  # a summary counted before a retraction is counted again
+        gate += " retracted " + retracted_digest(retracted)
     jobs = [
-        (dev_dir.path, project, dev_dir.name, _stored_summary_path(repo, profiles_dir, project, dev_dir.name), gate)
+        (dev_dir.path, project, dev_dir.name, _stored_summary_path(repo, profiles_dir, project, dev_dir.name), gate,
+         retracted)
         for dev_dir in _safe_subdirs(repo / contributions_dir / project, scanner)
     ]
     # Checking a stored summary costs a few ms (hashing the files): done here, so only the
@@ -158,16 +163,17 @@ def _stored_summary_path(repo: Path, profiles_dir: str | None, project: str, dev
     return None if _crosses_symlink(repo, relative) else str(repo / relative)
 
 
-# folder, project, dev, stored summary path, and the secret rules observations are withheld by
-# ("" when scanning is off): part of a stored summary's fingerprint, so a summary counted under
-# other rules (or none) is counted again
-_DevJob = tuple[str, str, str, str | None, str]
+# folder, project, dev, stored summary path, the gate (the secret rules observations are withheld
+# by, "" when scanning is off, and the retracted set's digest): part of a stored summary's
+# fingerprint, so a summary counted under other rules or retractions is counted again; and the
+# retracted keys, which count for nobody
+_DevJob = tuple[str, str, str, str | None, str, frozenset[RetractedKey]]
 
 
 def _reuse_stored(job: _DevJob, scanner: SecretScanner | None) -> _Loaded | None:
     """The developer's stored summary, if it describes exactly their files now (and, being a
     committed file anyone may have forged, holds nothing the scanner finds)."""
-    path, project, dev, stored_path, gate = job
+    path, project, dev, stored_path, gate, _ = job
     stored = None if stored_path is None else _read_limited(stored_path, MAX_STORED_BYTES)
     if stored is None or (scanner is not None and scanner.may_contain_secret(stored)):
         return None
@@ -182,14 +188,15 @@ def _load_developer(job: _DevJob, scanner: SecretScanner | None) -> _Loaded | No
     """Worker: one developer's readable files, counted (see ``_Loaded``), or None when none is
     readable. Parsed file by file, so no narrative is kept; fingerprinted as read, so the new
     summary describes exactly what was counted."""
-    path, project, dev, stored_path, gate = job
+    path, project, dev, stored_path, gate, retracted = job
     fingerprint = summary_store.Fingerprint(project=project, dev=dev, max_file_bytes=MAX_FILE_BYTES, gate=gate)
     parsed: list[columns.ObservationColumns] = []
     newest: int | None = None
     for file in _contribution_files(Path(path), scanner):
         raw = _read_limited(file)
         fingerprint.add_file(file.name, raw)
-        loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev, scanner=scanner)
+        loaded = None if raw is None else _parse_contribution(raw, project=project, dev=dev, scanner=scanner,
+                                                              retracted=retracted)
         if loaded is None:
             continue
         exported_at, rows = loaded
@@ -244,10 +251,11 @@ def _read_limited(path: Path | str, limit: int = MAX_FILE_BYTES) -> bytes | None
         return None
 
 
-def _parse_contribution(raw: bytes, *, project: str, dev: str,
-                        scanner: SecretScanner | None) -> tuple[int, columns.ObservationColumns] | None:
+def _parse_contribution(raw: bytes, *, project: str, dev: str, scanner: SecretScanner | None,
+                        retracted: frozenset[RetractedKey] = frozenset()) -> tuple[int, columns.ObservationColumns] | None:
     """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None;
-    with ``scanner``, without the observations the merge withholds for credentials."""
+    with ``scanner``, without the observations the merge withholds for credentials; never the
+    ``retracted`` keys."""
     try:
         doc = decode_contribution_fields(raw)
     except TYPED_DECODE_ERRORS:
@@ -290,9 +298,34 @@ def _parse_contribution(raw: bytes, *, project: str, dev: str,
     if len(set(rows.tokens)) != len(rows.tokens):
         return None  # the merge quarantines a file that repeats a composite key
     withheld = withheld_positions(scanner, raw) if scanner is not None else set()
+    if retracted:
+        withheld |= retracted_positions(observations, retracted)
     if withheld:
         rows = rows.take([row for row in range(len(rows.tokens)) if row not in withheld])
     return exported_at, rows
+
+
+def _retracted_keys(path: Path) -> frozenset[RetractedKey]:
+    """The project's retracted keys; a missing or unreadable file retracts nothing here (the merge
+    fails loudly on an unreadable one)."""
+    try:
+        return frozenset(parse_retracted(read_bytes_nofollow(str(path)), str(path)).entries)
+    except (OSError, QuarantineReason):
+        return frozenset()
+
+
+def retracted_positions(observations: Sequence[object], retracted: frozenset[RetractedKey]) -> set[int]:
+    """Positions of a file's observations (typed or plain dicts) whose key is retracted."""
+    sessions = {key.session for key in retracted}
+    found = set()
+    for position, obs in enumerate(observations):
+        if isinstance(obs, dict):
+            session, title, epoch = obs["memory_session_id"], obs.get("title"), obs["created_at_epoch"]
+        else:
+            session, title, epoch = obs.memory_session_id, obs.title, obs.created_at_epoch  # type: ignore[attr-defined]
+        if session in sessions and RetractedKey.of((session, title or "", to_millis(epoch))) in retracted:
+            found.add(position)
+    return found
 
 
 def _read_merged(path: Path) -> tuple[frozenset[Hashable], int | None]:

@@ -145,6 +145,10 @@ def _stop(anchor: int, start: int, end: int, flags: int, context: Any) -> bool:
 # invisible-character pattern (``safety.ignorable``), whose ids are past the anchors' and are
 # ignored when listing anchors in decoded text: they only send text to the closer look.
 DATABASE_PATTERNS = (*ANCHORS, _ASCII_ESCAPE, _IGNORABLE)
+# The whole invisible character, raw UTF-8 or \uXXXX-escaped: the detection pattern names only
+# the first bytes of a sequence (and the high half of an escaped surrogate pair).
+_IGNORABLE_BYTES = re.compile(
+    b"(?:" + _IGNORABLE.encode("ascii") + rb")(?:[\x80-\xbf]+|\\u[dD][c-fC-F][0-9a-fA-F]{2})?")
 
 
 def database_digest(hyperscan_version: str) -> str:
@@ -509,7 +513,14 @@ class SecretScanner:
         observation parsed from it has a finding; True only means "scan the observations"."""
         if b"\x00" in raw[:4]:
             return True  # UTF-16/32 text: anchors would not appear as plain bytes
-        return self.engine.any_anchor(raw)
+        if not self.engine.any_anchor(raw):
+            return False
+        # The engine also answers True for any invisible character (one may split a token);
+        # emoji and soft hyphens are common in real notes, so look again at the bytes without
+        # them: a split token is whole there, and a file that only holds such characters is not
+        # scanned observation by observation.
+        visible = _IGNORABLE_BYTES.sub(b"", raw)
+        return visible == raw or self.engine.any_anchor(visible)
 
     def scan_observation(self, obs: dict[str, Any]) -> list[Finding]:
         """Every credential in any string of ``obs``: known fields, unknown extra fields, strings
