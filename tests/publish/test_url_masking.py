@@ -90,8 +90,8 @@ def test_no_userinfo_or_query_value_survives_masking(password: str, token: str, 
 
 
 def test_a_forge_error_quoting_a_url_is_printed_masked(git_server, clean_forge, tmp_path: Path):
-    from publish.test_publish_flow import new_shared_repo
     from fakes.gitrepos import clone
+    from publish.test_publish_flow import new_shared_repo
 
     url = new_shared_repo(git_server, tmp_path, {"alice": ["Use WAL mode"]})
     work = clone(url, tmp_path / "run")

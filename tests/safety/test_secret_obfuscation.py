@@ -9,8 +9,8 @@ import pytest
 
 from builders import observation, read_json, write_contribution
 from clirun import run_mem_sync
-from memsync.safety.secrets import redact
 from memsync.safety.ignorable import BYTE_PATTERN, IGNORABLE_RANGES, has_ignorable, strip_ignorable
+from memsync.safety.secrets import redact
 from safety.secret_corpus import GENERATORS, checksummed
 
 TOKEN = checksummed("ghp_", random.Random(55))

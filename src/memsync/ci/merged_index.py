@@ -99,7 +99,7 @@ def decode_index(raw: bytes) -> MergedIndex | None:
     if kept and not 0 <= min(kept) <= max(kept) < count:
         return None
     # one row per key: rows that shared a key would fold into one and lose the others
-    if len(set(zip(index.session_ids, index.titles, index.created))) != count:
+    if len(set(zip(index.session_ids, index.titles, index.created, strict=True))) != count:
         return None
     return index
 

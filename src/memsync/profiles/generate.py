@@ -25,8 +25,11 @@ import orjson
 
 from memsync.allocation import bulk_allocation
 from memsync.atomic import current_bytes, write_all_if_changed
-from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.ci.merged_index import load_matching
+from memsync.ci.repo import WorkerPool, read_bytes_nofollow
+from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
+from memsync.merge.ingest import withheld_positions
+from memsync.merge.retraction import RETRACTED_NAME, RetractedKey, parse_retracted, retracted_digest
 from memsync.model import (
     TYPED_DECODE_ERRORS,
     check_envelope,
@@ -38,9 +41,6 @@ from memsync.model import (
     to_millis,
 )
 from memsync.profiles import columns, metrics, summary_store
-from memsync.ci.repo import WorkerPool, read_bytes_nofollow
-from memsync.merge.ingest import withheld_positions
-from memsync.merge.retraction import RETRACTED_NAME, RetractedKey, parse_retracted, retracted_digest
 from memsync.safety.names import check_safe_name, is_safe_name
 from memsync.safety.secrets import SecretScanner, rules_fingerprint
 from memsync.safety.shown import credential_rules

@@ -31,7 +31,8 @@ from typing import Any
 
 import orjson
 
-from memsync.safety.ignorable import BYTE_PATTERN as _IGNORABLE, has_ignorable, strip_ignorable
+from memsync.safety.ignorable import BYTE_PATTERN as _IGNORABLE
+from memsync.safety.ignorable import has_ignorable, strip_ignorable
 from memsync.safety.secret_rules import CHECKS_REVISION, RULE_IDS, RULES, Rule
 
 __all__ = [
