@@ -4,10 +4,8 @@ adapters as the merge (real git over smart HTTP, PyGithub against the loopback f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from distill_support import themed_observations, write_config
 
 from builders import observation, write_contribution
@@ -16,20 +14,6 @@ from fakes.forge import FakeForge
 from fakes.git_http import GitHttpServer
 from fakes.gitrepos import clone, git
 from fakes.llm import FakeLLM
-
-
-@pytest.fixture(scope="module")
-def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHttpServer]:
-    server = GitHttpServer(tmp_path_factory.mktemp("git-root")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def forge() -> Iterator[FakeForge]:
-    server = FakeForge().start()
-    yield server
-    server.stop()
 
 
 def shared_repo_with_merge(git_server: GitHttpServer, tmp_path: Path) -> str:

@@ -1,33 +1,8 @@
-"""Loopback servers for the publishing tests, started once per module."""
+"""Fixtures of the publishing tests (the loopback git server and forge are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-
-from fakes.forge import FakeForge
-from fakes.git_http import GitHttpServer
-
-
-@pytest.fixture(scope="module")
-def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHttpServer]:
-    server = GitHttpServer(tmp_path_factory.mktemp("git-root")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def forge() -> Iterator[FakeForge]:
-    server = FakeForge().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def clean_forge(forge: FakeForge) -> FakeForge:
-    forge.reset()
-    return forge
 
 
 class SleepRecorder:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from memsync.devside.config import load_config, select_projects
+from memsync.devside.config import Config, load_config, select_projects
+
+if TYPE_CHECKING:
+    from memsync.devside.exporter import ExportPlan
+    from memsync.scanner_cache import ScannerSetup
 
 _PROJECT = click.option("--project", help="Configured project to use (default: the only enabled one).")
 _ALL = click.option("--all", "all_projects", is_flag=True, help="Every enabled project.")
@@ -18,6 +23,21 @@ _DB = click.option(
     type=click.Path(path_type=Path, dir_okay=False),
     help="claude-mem's database (default: global.claudeMemDbPath).",
 )
+
+
+def _plan(config: Config, name: str, db_path: Path | None, setup: ScannerSetup, redact: bool) -> ExportPlan:
+    """What preview shows and export shares for one configured project (reads, writes nothing)."""
+    from memsync.devside.exporter import plan_export
+
+    return plan_export(
+        config.project(name),
+        dev=config.dev_name,
+        db_path=db_path or config.db_path,
+        now_millis=_now_millis(),
+        scanner_setup=setup,
+        redact=redact,
+        access_log=_access_log(),
+    )
 
 
 def _now_millis() -> int:
@@ -41,21 +61,13 @@ def preview(
     project: str | None, all_projects: bool, db_path: Path | None, redact: bool, all_titles: bool
 ) -> None:
     """Show what an export would share, without writing anything."""
-    from memsync.devside.exporter import describe_plan, plan_export
+    from memsync.devside.exporter import describe_plan
     from memsync.scanner_cache import scanner_setup
 
     config = load_config()
     setup = scanner_setup(os.environ)  # the engine and its cache, resolved once for every project
     for name in select_projects(config, project, all_projects):
-        plan = plan_export(
-            config.project(name),
-            dev=config.dev_name,
-            db_path=db_path or config.db_path,
-            now_millis=_now_millis(),
-            scanner_setup=setup,
-            redact=redact,
-            access_log=_access_log(),
-        )
+        plan = _plan(config, name, db_path, setup, redact)
         click.echo("\n".join(describe_plan(plan, limit=None if all_titles else 50)))
 
 
@@ -84,7 +96,7 @@ def export(
 ) -> None:
     """Export filtered observations to the shared repository."""
     from memsync.devside.config import state_dir
-    from memsync.devside.exporter import describe_plan, plan_export, publish_export, superseded_line
+    from memsync.devside.exporter import describe_plan, publish_export, superseded_line
     from memsync.errors import MemSyncError
     from memsync.scanner_cache import scanner_setup
 
@@ -93,15 +105,7 @@ def export(
     for name in select_projects(config, project, all_projects):
         settings = config.project(name)
         try:
-            plan = plan_export(
-                settings,
-                dev=config.dev_name,
-                db_path=db_path or config.db_path,
-                now_millis=_now_millis(),
-                scanner_setup=setup,
-                redact=redact,
-                access_log=_access_log(),
-            )
+            plan = _plan(config, name, db_path, setup, redact)
             if dry_run:
                 click.echo("\n".join(describe_plan(plan)))
                 click.echo("(dry run: nothing written)")
