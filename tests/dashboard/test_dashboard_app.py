@@ -179,6 +179,38 @@ def test_cjk_falls_back_to_substring(client: TestClient):
     assert "substring match" in page and "<mark>缓存</mark>" in page and "1 result " in page
 
 
+def test_cjk_terms_of_any_length_find_their_rows_through_the_side_index(world: World):
+    site = make_site(world)
+    client = client_for(site)
+    long_term = client.get("/search", params={"q": "写回缓存"}).text  # 4 characters: a trigram MATCH
+    assert "<mark>写回缓存</mark>" in long_term and "1 result " in long_term and "缓存策略的决定" in long_term
+    two = client.get("/search", params={"q": "负载"}).text  # 2 characters: trigram cannot, the substring test can
+    assert "<mark>负载</mark>" in two and "1 result " in two and "缓存策略的决定" in two
+    assert "0 results" in client.get("/search", params={"q": "没有的词"}).text
+    assert "0 results" in client.get("/search", params={"q": "缓存", "project": "api"}).text
+    index = site.store.cjk_index()
+    assert index is not None and index.rows == 1  # only the one row holding CJK text was indexed
+
+
+def test_cjk_search_follows_rows_claude_mem_adds_and_deletes(world: World):
+    client = client_for(make_site(world))
+    assert "1 result " in client.get("/search", params={"q": "数据库"}).text  # builds the side index
+    conn = sqlite3.connect(world.db)
+    conn.execute("INSERT INTO observations (memory_session_id, project, type, title, narrative, created_at, "
+                 "created_at_epoch) VALUES ('s-9', 'api', 'bugfix', 'Fresh from the worker', "
+                 "'数据库连接池在高峰时耗尽。', '2026-04-01T00:00:00.000Z', 1775001600000)")
+    conn.commit()
+    three = client.get("/search", params={"q": "数据库"}).text
+    assert "2 results" in three and "Fresh from the worker" in three and "<mark>数据库</mark>连接池" in three
+    two = client.get("/search", params={"q": "耗尽"}).text
+    assert "1 result " in two and "Fresh from the worker" in two
+    conn.execute("DELETE FROM observations WHERE title = 'Fresh from the worker'")
+    conn.commit()
+    conn.close()
+    gone = client.get("/search", params={"q": "耗尽"}).text
+    assert "0 results" in gone and "Fresh from the worker" not in gone
+
+
 # --- safety -------------------------------------------------------------------------------
 
 
@@ -310,10 +342,16 @@ def test_a_new_observation_shows_without_restart(world: World):
 
 def test_the_database_is_never_written(world: World):
     before = world.db.read_bytes()
+    # a WAL database's readers open its -wal/-shm files (SQLite's doing); anything else would be ours
+    def beside_db() -> list[str]:
+        return sorted(path.name for path in world.db.parent.iterdir() if not path.name.endswith(("-wal", "-shm")))
+
+    beside = beside_db()
     client = client_for(make_site(world))
-    for path in [*TAB_PATHS, "/search?q=cache", "/observations/1"]:
+    for path in [*TAB_PATHS, "/search?q=cache", "/search?q=缓存策略", "/search?q=缓存", "/observations/1"]:
         client.get(path)
     assert world.db.read_bytes() == before
+    assert beside_db() == beside  # the CJK side index is a private temporary file elsewhere
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         open_claude_mem(world.db).execute("DELETE FROM observations")
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memsync.dashboard.cjk_index import CjkIndex, trigram_available
 from memsync.errors import DatabaseError
 from memsync.merge.scoring import MILLIS_PER_DAY, RECENCY_HALF_DAYS, STRATEGY_WEIGHTS, TYPE_WEIGHTS, UNKNOWN_TYPE_WEIGHT
 
@@ -149,6 +151,8 @@ class ObservationStore:
         self.has_score_column = has_score_column  # the static build stores latest.json's score
         self._now_ms = now_ms
         self._cache: dict[Any, tuple[int, Any]] = {}
+        self._cjk: CjkIndex | None = None  # built on the first CJK search, or by warm_cjk_index
+        self._cjk_lock = threading.Lock()
         _ensure_ln(conn)
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table','view')")}
         self.has_fts = "observations_fts" in tables
@@ -361,9 +365,20 @@ class ObservationStore:
         # one token): a substring match, here with instr() over the columns FTS indexes (twice
         # as fast as LIKE). Newest first through the date index, and no exact total: counting
         # would scan every row, so the page probes one row ahead to know there is a next page.
+        # A CJK term can only sit in a row holding CJK characters: the side index (cjk_index.py)
+        # narrows the scan to those rows' ids, and instr() still re-checks each against claude-mem's
+        # current text, so results, order and highlighting are what the full scan gave.
         match = " OR ".join(f"instr(o.{column}, ?) > 0" for column in _FTS_COLUMNS)
         where, args = self._filters(project, type_, prefix=" AND ")
-        full_args = (*([query] * len(_FTS_COLUMNS)), *args)
+        full_args: tuple[Any, ...] = (*([query] * len(_FTS_COLUMNS)), *args)
+        index = self.cjk_index() if has_cjk(query) else None
+        if index is not None:
+            ids = index.candidates(query)
+            if not ids:
+                return SearchResult(Page([], (page - 1) * per_page, page, per_page), "like")
+            # one JSON parameter for any number of ids (a bound list would hit SQLite's variable limit)
+            match = f"o.id IN (SELECT value FROM json_each(?))) AND ({match}"
+            full_args = (json_ids(ids), *full_args)
         rows = self.conn.execute(
             f"SELECT {_prefixed(LIST_COLUMNS)}, o.narrative AS narrative, o.text AS body FROM observations o "
             f"WHERE ({match}){where} ORDER BY o.created_at_epoch DESC LIMIT ? OFFSET ?",
@@ -380,6 +395,25 @@ class ObservationStore:
         seen = (page - 1) * per_page + len(results)
         return SearchResult(Page(results, seen + (1 if more else 0), page, per_page), "like")
 
+    def cjk_index(self) -> CjkIndex | None:
+        """The side index of CJK rows, brought up to claude-mem's newest id; None without trigram."""
+        with self._cjk_lock:
+            if self._cjk is None:
+                if not trigram_available():
+                    return None
+                self._cjk = CjkIndex()
+        self._cjk.refresh(self.conn)
+        return self._cjk
+
+    def warm_cjk_index(self, conn: sqlite3.Connection) -> None:
+        """Build the side index through ``conn`` (a second read-only connection, for a background thread)."""
+        with self._cjk_lock:
+            if self._cjk is None:
+                if not trigram_available():
+                    return
+                self._cjk = CjkIndex()
+        self._cjk.refresh(conn)
+
     @staticmethod
     def _filters(project: str | None, type_: str | None, prefix: str = "WHERE ") -> tuple[str, tuple[Any, ...]]:
         parts, args = [], []
@@ -390,6 +424,10 @@ class ObservationStore:
             parts.append("o.type = ?")
             args.append(type_)
         return (prefix + " AND ".join(parts) if parts else ""), tuple(args)
+
+
+def json_ids(ids: list[int]) -> str:
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
 
 
 def _prefixed(columns: str) -> str:
