@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from fakes.loopback import LoopbackServer
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -46,7 +48,7 @@ class Fault:
 
 
 @dataclass
-class FakeForge:
+class FakeForge(LoopbackServer):
     tokens: set[str] = field(default_factory=lambda: {"good-token"})
     requests: list[Recorded] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
@@ -58,21 +60,8 @@ class FakeForge:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---------------------------------------------------------------- lifecycle
-    def start(self) -> FakeForge:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def reset(self) -> None:
         with self._lock:

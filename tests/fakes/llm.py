@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fakes.loopback import LoopbackServer
+
 OBSERVATION_LINE = re.compile(r'^\{"id":"(O\d+)".*$', re.MULTILINE)
 PARTIAL = re.compile(r"<partial_result number=\"\d+\">\n(.*?)\n</partial_result>", re.DOTALL)
 
@@ -113,7 +115,7 @@ def honest_answer(request: Recorded) -> dict[str, Any]:
 
 
 @dataclass
-class FakeLLM:
+class FakeLLM(LoopbackServer):
     keys: set[str] = field(default_factory=lambda: {"test-key"})
     models: set[str] | None = None  # None: any model exists
     vertex_token: str = "ya29.loopback-access-token"  # what the metadata server issues
@@ -123,21 +125,8 @@ class FakeLLM:
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def start(self) -> FakeLLM:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    @property
-    def base_url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def next_reply(self) -> Reply:
         with self._lock:
