@@ -32,6 +32,7 @@ from memsync.merge.retraction import (
     parse_retracted,
     parse_retraction,
     retract_for_secrets,
+    retracted_matcher,
 )
 from memsync.text import shorten
 
@@ -127,7 +128,8 @@ def _read_retraction(file: ContributionFile, report: MergeReport) -> tuple[Retra
 def read_maintainers(repo: Path) -> frozenset[str]:
     """``MAINTAINERS`` at the repository root (never followed if a symlink); none when absent."""
     try:
-        return parse_maintainers(read_bytes_nofollow(str(repo / MAINTAINERS_FILE), 1024 * 1024).decode("utf-8", "replace"))
+        raw = read_bytes_nofollow(str(repo / MAINTAINERS_FILE), 1024 * 1024)
+        return parse_maintainers(raw.decode("utf-8", "replace"))
     except (OSError, QuarantineReason):
         return frozenset()
 
@@ -170,9 +172,8 @@ def _contributors_by_key(table: CandidateTable, retracted: RetractedSet, pending
 def excluded_rows(table: CandidateTable, retracted: RetractedSet) -> frozenset[int]:
     if not retracted.entries:
         return frozenset()
-    sessions = {key.session for key in retracted.entries}
-    return frozenset(row for key, row in table.rows.items()
-                     if key[0] in sessions and RetractedKey.of(key) in retracted.entries)
+    is_retracted = retracted_matcher(retracted.entries.keys())
+    return frozenset(row for key, row in table.rows.items() if is_retracted(key))
 
 
 def stage_retracted(repo: Path, output_dir: str, project: str, run: ProjectRetractions, dry_run: bool,

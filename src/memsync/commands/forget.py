@@ -48,7 +48,8 @@ def forget(
     chosen = [name for name, value in (("--key", key), ("--search", search_text), ("--id", local_id))
               if value is not None]
     if len(chosen) != 1:
-        raise UsageError("name what to retract with exactly one of --key SESSION TITLE EPOCH, --search TEXT, --id LOCAL_ID")
+        raise UsageError(
+            "name what to retract with exactly one of --key SESSION TITLE EPOCH, --search TEXT, --id LOCAL_ID")
     _check_reason(reason)
     config = load_config()
     name = select_projects(config, project, False)[0]
@@ -61,7 +62,8 @@ def forget(
     else:
         matches = retract.search(database, settings.mem_project, search_text or "")
         if not matches:
-            click.echo(f"{name}: no observation of claude-mem project {settings.mem_project!r} contains {search_text!r}")
+            click.echo(f"{name}: no observation of claude-mem project {settings.mem_project!r} "
+                       f"contains {search_text!r}")
             return
         if len(matches) > retract.SEARCH_LIMIT:
             raise UsageError(

@@ -36,7 +36,7 @@ from memsync.devside.ledger import ImportedRow, imported_rows, record_imported
 from memsync.devside.ledger import forget as forget_imported
 from memsync.devside.retracted import RETRACTED_NAME, read_retracted_file
 from memsync.errors import QuarantineReason, RepoError
-from memsync.merge.retraction import RetractedKey, RetractedSet, without_retracted
+from memsync.merge.retraction import RetractedSet, retracted_matcher, without_retracted
 from memsync.model import (
     ARRAY_FIELDS,
     FORMAT_VERSION,
@@ -281,9 +281,10 @@ def purge_retracted(
     conn = open_read_only(db_path) if dry_run else open_read_write(db_path)
     try:
         read_schema(conn, db_path)
+        is_retracted = retracted_matcher(retracted.entries.keys())
         team = [row.row_id for row in imported_rows(state_dir, db_path, conn, project=mem_project,
                                                       drop_stale=not dry_run)
-                if RetractedKey.of(row.key) in retracted.entries]
+                if is_retracted(row.key)]
         team_ids = set(team)
         own: list[int] = []
         for start in range(0, len(sessions), 500):
@@ -293,7 +294,7 @@ def purge_retracted(
                 f"WHERE project = ? AND memory_session_id IN ({', '.join('?' * len(chunk))})",
                 [mem_project, *chunk],
             ):
-                if row_id not in team_ids and RetractedKey.of((session, title, to_millis(int(epoch)))) in retracted:
+                if row_id not in team_ids and is_retracted((session, title, to_millis(int(epoch)))):
                     own.append(int(row_id))
         doomed = team + (own if purge_own else [])
         if doomed and not dry_run:

@@ -10,7 +10,7 @@ The rules are in docs/retraction.md.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,9 +100,6 @@ class RetractedSet:
     def __contains__(self, key: object) -> bool:
         return key in self.entries
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
 
 # --- retraction files --------------------------------------------------------------------
 
@@ -181,8 +178,6 @@ class Judged:
     retracted: RetractedSet
     applied: list[Retraction]
     refused: list[tuple[str, str]]  # (path, reason)
-    newly_retracted: list[RetractedEntry]
-    restored: list[RetractedKey]
 
 
 def fold_retractions(
@@ -202,8 +197,6 @@ def fold_retractions(
     processed = dict(current.processed)
     applied: list[Retraction] = []
     refused: list[tuple[str, str]] = []
-    added: dict[RetractedKey, RetractedEntry] = {}
-    restored: list[RetractedKey] = []
     for retraction, digest in sorted(retractions, key=lambda item: (item[0].created_at_millis, item[0].path)):
         if processed.get(retraction.path) == digest:
             continue
@@ -224,9 +217,7 @@ def fold_retractions(
             continue
         for key in retraction.keys:
             if retraction.undo:
-                if entries.pop(key, None) is not None:
-                    restored.append(key)
-                    added.pop(key, None)
+                entries.pop(key, None)
                 continue
             if key in entries:
                 continue
@@ -234,23 +225,24 @@ def fold_retractions(
             entry = RetractedEntry(key, retraction.reason, retraction.by, retraction.created_at_millis,
                                    retraction.path, contributors)
             entries[key] = entry
-            added[key] = entry
         processed[retraction.path] = digest
         applied.append(retraction)
-    return Judged(RetractedSet(entries, processed), applied, refused, sorted(added.values(), key=_entry_order),
-                  restored)
+    return Judged(RetractedSet(entries, processed), applied, refused)
 
 
 def _denied_reason(retraction: Retraction, denied: list[RetractedKey]) -> str:
     action = "undo" if retraction.undo else "retract"
     return (
-        f"{retraction.by} may not {action} {len(denied)} of its {len(retraction.keys)} keys (e.g. {denied[0].short()}): "
+        f"{retraction.by} may not {action} {len(denied)} of its {len(retraction.keys)} keys "
+        f"(e.g. {denied[0].short()}): "
         "only a developer who contributed an observation, or a maintainer listed in MAINTAINERS, may"
     )
 
 
-def retract_for_secrets(current: RetractedSet, hits: Mapping[RetractedKey, tuple[str, ...]], *,
-                        contributors_of: Callable[[RetractedKey], tuple[str, ...]], now_millis: int) -> list[RetractedEntry]:
+def retract_for_secrets(
+    current: RetractedSet, hits: Mapping[RetractedKey, tuple[str, ...]], *,
+    contributors_of: Callable[[RetractedKey], tuple[str, ...]], now_millis: int,
+) -> list[RetractedEntry]:
     """Automatic retractions of merged observations a (new) secret rule now flags; added in place."""
     added: list[RetractedEntry] = []
     for retracted, rules in sorted(hits.items()):
@@ -290,7 +282,8 @@ def parse_retracted(raw: bytes, source: str) -> RetractedSet:
     if not isinstance(doc, dict) or type(doc.get("version")) is not int:
         raise QuarantineReason(f"{source} is not a retracted-set file")
     if doc["version"] > RETRACTED_VERSION:
-        raise QuarantineReason(f"{source} has version {doc['version']}, newer than this mem-sync reads; upgrade mem-sync")
+        raise QuarantineReason(
+            f"{source} has version {doc['version']}, newer than this mem-sync reads; upgrade mem-sync")
     entries: dict[RetractedKey, RetractedEntry] = {}
     for index, item in enumerate(doc.get("retracted") or []):
         key = _parse_key(item, index)
@@ -312,12 +305,19 @@ def parse_retracted(raw: bytes, source: str) -> RetractedSet:
     return RetractedSet(entries, dict(processed))
 
 
+def retracted_matcher(retracted: Collection[RetractedKey]) -> Callable[[CompositeKey], bool]:
+    """Whether a composite key is retracted. Only keys of a session that has a retracted key are
+    digested, so the check costs next to nothing on the rows of other sessions."""
+    sessions = {key.session for key in retracted}
+    return lambda key: key[0] in sessions and RetractedKey.of(key) in retracted
+
+
 def without_retracted(keys: Sequence[CompositeKey], retracted: RetractedSet) -> list[bool]:
-    """Per key, True where it may stay (it is not retracted). Digests only when something is retracted."""
+    """Per key, True where it may stay (it is not retracted)."""
     if not retracted.entries:
         return [True] * len(keys)
-    sessions = {key.session for key in retracted.entries}
-    return [key[0] not in sessions or RetractedKey.of(key) not in retracted.entries for key in keys]
+    is_retracted = retracted_matcher(retracted.entries.keys())
+    return [not is_retracted(key) for key in keys]
 
 
 def retracted_digest(keys: Iterable[RetractedKey]) -> str:

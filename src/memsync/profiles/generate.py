@@ -29,7 +29,13 @@ from memsync.ci.merged_index import load_matching
 from memsync.ci.repo import WorkerPool, read_bytes_nofollow
 from memsync.errors import MemSyncError, QuarantineReason, RepoError, UsageError
 from memsync.merge.ingest import withheld_positions
-from memsync.merge.retraction import RETRACTED_NAME, RetractedKey, parse_retracted, retracted_digest
+from memsync.merge.retraction import (
+    RETRACTED_NAME,
+    RetractedKey,
+    parse_retracted,
+    retracted_digest,
+    retracted_matcher,
+)
 from memsync.model import (
     TYPED_DECODE_ERRORS,
     check_envelope,
@@ -251,8 +257,10 @@ def _read_limited(path: Path | str, limit: int = MAX_FILE_BYTES) -> bytes | None
         return None
 
 
-def _parse_contribution(raw: bytes, *, project: str, dev: str, scanner: SecretScanner | None,
-                        retracted: frozenset[RetractedKey] = frozenset()) -> tuple[int, columns.ObservationColumns] | None:
+def _parse_contribution(
+    raw: bytes, *, project: str, dev: str, scanner: SecretScanner | None,
+    retracted: frozenset[RetractedKey] = frozenset(),
+) -> tuple[int, columns.ObservationColumns] | None:
     """(exportedAt in ms, the observations as columns) of a file the merge would accept, else None;
     with ``scanner``, without the observations the merge withholds for credentials; never the
     ``retracted`` keys."""
@@ -316,14 +324,14 @@ def _retracted_keys(path: Path) -> frozenset[RetractedKey]:
 
 def retracted_positions(observations: Sequence[object], retracted: frozenset[RetractedKey]) -> set[int]:
     """Positions of a file's observations (typed or plain dicts) whose key is retracted."""
-    sessions = {key.session for key in retracted}
+    is_retracted = retracted_matcher(retracted)
     found = set()
     for position, obs in enumerate(observations):
         if isinstance(obs, dict):
             session, title, epoch = obs["memory_session_id"], obs.get("title"), obs["created_at_epoch"]
         else:
             session, title, epoch = obs.memory_session_id, obs.title, obs.created_at_epoch  # type: ignore[attr-defined]
-        if session in sessions and RetractedKey.of((session, title or "", to_millis(epoch))) in retracted:
+        if is_retracted((session, title or "", to_millis(epoch))):
             found.add(position)
     return found
 
